@@ -1,0 +1,59 @@
+"""The narrow key-store interface: generate, public key, sign a digest, destroy.
+
+A key store is stateless towards the database: :meth:`KeyStore.generate`
+returns an opaque ``key_ref`` (bytes) that the caller stores with the seal.
+For the software store the ref is the private key sealed with AES-256-GCM
+under the master key; for PKCS#11 it names the key object in the token. The
+private key itself never leaves the key store unencrypted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from sealkeeper.crypto.digests import Hashed
+
+
+class KeyAlgorithm(str, Enum):
+    EC_P256 = "ec-p256"
+    EC_P384 = "ec-p384"
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+
+    @property
+    def is_rsa(self) -> bool:
+        return self in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072)
+
+
+class SignatureScheme(str, Enum):
+    """How a digest is turned into a signature."""
+
+    ECDSA = "ecdsa"          # DER-encoded ECDSA-Sig-Value
+    RSA_PKCS1V15 = "rsa-pkcs1v15"
+    RSA_PSS = "rsa-pss"      # MGF1 with the digest's hash, salt length = digest size
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedKey:
+    key_ref: bytes
+    public_key: PublicKeyTypes
+
+
+class KeyStore(Protocol):
+    name: str
+
+    def generate(self, algorithm: KeyAlgorithm, *, label: str) -> GeneratedKey: ...
+
+    def public_key(self, key_ref: bytes) -> PublicKeyTypes: ...
+
+    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme) -> bytes: ...
+
+    def destroy(self, key_ref: bytes) -> None: ...
+
+    def pepper_mac(self, data: bytes) -> bytes:
+        """Keyed MAC (HMAC-SHA256) with the pepper held inside the key store."""
+        ...
