@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from sealkeeper.errors import InvalidInput
 
 
-class DigestAlgorithm(str, Enum):
+class DigestAlgorithm(StrEnum):
     SHA256 = "sha256"
     SHA384 = "sha384"
     SHA512 = "sha512"

@@ -10,7 +10,7 @@ private key itself never leaves the key store unencrypted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from sealkeeper.crypto.digests import Hashed
 
 
-class KeyAlgorithm(str, Enum):
+class KeyAlgorithm(StrEnum):
     EC_P256 = "ec-p256"
     EC_P384 = "ec-p384"
     RSA_2048 = "rsa-2048"
@@ -29,7 +29,7 @@ class KeyAlgorithm(str, Enum):
         return self in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072)
 
 
-class SignatureScheme(str, Enum):
+class SignatureScheme(StrEnum):
     """How a digest is turned into a signature."""
 
     ECDSA = "ecdsa"          # DER-encoded ECDSA-Sig-Value
@@ -57,3 +57,21 @@ class KeyStore(Protocol):
     def pepper_mac(self, data: bytes) -> bytes:
         """Keyed MAC (HMAC-SHA256) with the pepper held inside the key store."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHandle:
+    """A key inside a key store, with what is needed to use it."""
+
+    store: KeyStore
+    key_ref: bytes
+    algorithm: KeyAlgorithm
+
+    def sign(self, hashed: Hashed, scheme: SignatureScheme) -> bytes:
+        return self.store.sign_digest(self.key_ref, hashed, scheme)
+
+    def public_key(self) -> PublicKeyTypes:
+        return self.store.public_key(self.key_ref)
+
+    def default_scheme(self) -> SignatureScheme:
+        return SignatureScheme.RSA_PKCS1V15 if self.algorithm.is_rsa else SignatureScheme.ECDSA

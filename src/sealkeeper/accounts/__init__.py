@@ -1,0 +1,1 @@
+"""User accounts, one-time tokens and personal API tokens."""

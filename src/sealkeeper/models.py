@@ -1,0 +1,9 @@
+"""Imports every table so that the metadata is complete (Alembic, tests)."""
+
+from sealkeeper.accounts.models import ApiToken, OneTimeToken, User
+from sealkeeper.orgs.models import AuthorizationLetter, Domain, Organization
+from sealkeeper.quota.models import QuotaOrder
+from sealkeeper.seals.models import Grant, Seal
+
+__all__ = ["ApiToken", "AuthorizationLetter", "Domain", "Grant", "OneTimeToken",
+           "Organization", "QuotaOrder", "Seal", "User"]

@@ -1,0 +1,1 @@
+"""Organizations, their email domains, authorization letters and employees."""

@@ -1,0 +1,1 @@
+"""API quota: a balance per organization, orders, and atomic consumption."""

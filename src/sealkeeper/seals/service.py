@@ -1,0 +1,227 @@
+"""Seals and grants: creation (six per organization, one personal per
+employee), status changes, and who may use which seal."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sealkeeper.accounts.models import User, UserStatus
+from sealkeeper.authz import Actor, require_admin, require_eseal_admin
+from sealkeeper.clock import Clock
+from sealkeeper.errors import Conflict, InvalidInput, NotFound
+from sealkeeper.orgs.models import Domain, DomainStatus, Organization, OrgStatus
+from sealkeeper.seals.models import (
+    ORGANIZATION_SEAL_TYPES,
+    Grant,
+    Seal,
+    SealStatus,
+    SealType,
+)
+from sealkeeper.validation import email_domain
+
+#: Called when a seal is created (to give it a key and certificate) and when
+#: it is revoked (to revoke its certificate). Filled in by the PKI layer.
+SealHook = Callable[[Seal, datetime], None]
+
+
+def new_seal_id() -> str:
+    """A SealID: 'SEAL-' and 16 base32 characters (80 random bits)."""
+    raw = base64.b32encode(secrets.token_bytes(10)).decode("ascii")
+    return "SEAL-" + "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+
+
+class SealService:
+    def __init__(self, session: Session, clock: Clock, *,
+                 on_create: SealHook | None = None,
+                 on_revoke: SealHook | None = None) -> None:
+        self.s = session
+        self.clock = clock
+        self._on_create = on_create
+        self._on_revoke = on_revoke
+
+    # -- creation (internal, called by the organization / employee flows) --
+
+    def create_organization_seals(self, org: Organization) -> list[Seal]:
+        return [self._create(org.id, t, f"{org.legal_name} {t.label}") for t in
+                ORGANIZATION_SEAL_TYPES]
+
+    def create_personal_seal(self, user: User) -> Seal:
+        if user.organization_id is None:
+            raise Conflict("only members of an organization have a personal e-signature")
+        existing = self.personal_seal_of(user.id)
+        if existing is not None:
+            return existing
+        return self._create(user.organization_id, SealType.PERSONAL, user.display_name,
+                            owner=user.id)
+
+    def _create(self, org_id: str, seal_type: SealType, name: str,
+                owner: str | None = None) -> Seal:
+        now = self.clock()
+        seal = Seal(seal_id=new_seal_id(), organization_id=org_id, type=seal_type, name=name,
+                    owner_user_id=owner, status=SealStatus.ACTIVE, created_at=now)
+        self.s.add(seal)
+        self.s.flush()
+        if self._on_create is not None:
+            self._on_create(seal, now)
+        return seal
+
+    # -- reading -----------------------------------------------------------
+
+    def by_seal_id(self, seal_id: str) -> Seal | None:
+        if not isinstance(seal_id, str) or len(seal_id) > 64:
+            return None
+        return self.s.scalar(select(Seal).where(Seal.seal_id == seal_id))
+
+    def get_visible(self, actor: Actor, seal_id: str) -> Seal:
+        """A seal the actor may see: any seal of their organization for an
+        administrator, otherwise only seals they may use."""
+        seal = self.by_seal_id(seal_id)
+        if seal is None or not actor.member_of(seal.organization_id):
+            raise NotFound("seal not found")
+        if actor.is_eseal_admin or actor.is_account_admin:
+            return seal
+        if seal.owner_user_id == actor.user_id or self.grant_in_force(seal, actor.user_id):
+            return seal
+        raise NotFound("seal not found")
+
+    def organization_seals(self, actor: Actor, org_id: str) -> list[Seal]:
+        require_admin(actor, org_id)
+        return list(self.s.scalars(
+            select(Seal).where(Seal.organization_id == org_id)
+            .order_by(Seal.type != SealType.OFFICIAL, Seal.created_at, Seal.seal_id)))
+
+    def personal_seal_of(self, user_id: str) -> Seal | None:
+        return self.s.scalar(select(Seal).where(Seal.owner_user_id == user_id,
+                                                Seal.type == SealType.PERSONAL))
+
+    def my_seals(self, actor: Actor) -> list[tuple[Seal, str]]:
+        """Seals the actor may use now, each with how ('granted' / 'personal')."""
+        out: list[tuple[Seal, str]] = []
+        personal = self.personal_seal_of(actor.user_id)
+        if personal is not None and personal.status != SealStatus.REVOKED:
+            out.append((personal, "personal"))
+        granted = self.s.scalars(
+            select(Seal).join(Grant, Grant.seal_pk == Seal.id)
+            .where(Grant.user_id == actor.user_id, Grant.withdrawn_at.is_(None),
+                   Seal.status != SealStatus.REVOKED)
+            .order_by(Seal.created_at, Seal.seal_id))
+        out.extend((s, "granted") for s in granted)
+        if actor.token_seal_ids is not None:
+            out = [(s, how) for s, how in out if s.seal_id in actor.token_seal_ids]
+        return out
+
+    def grant_in_force(self, seal: Seal, user_id: str) -> bool:
+        return self.s.scalar(
+            select(Grant.id).where(Grant.seal_pk == seal.id, Grant.user_id == user_id,
+                                   Grant.withdrawn_at.is_(None))) is not None
+
+    # -- status ------------------------------------------------------------
+
+    def set_enabled(self, actor: Actor, seal_id: str, enabled: bool) -> Seal:
+        seal = self._administered(actor, seal_id)
+        if seal.status == SealStatus.REVOKED:
+            raise Conflict("this seal is revoked; it can never be used again")
+        seal.status = SealStatus.ACTIVE if enabled else SealStatus.DISABLED
+        seal.status_changed_at = self.clock()
+        return seal
+
+    def revoke(self, actor: Actor, seal_id: str) -> Seal:
+        seal = self._administered(actor, seal_id)
+        self.revoke_seal(seal)
+        return seal
+
+    def revoke_seal(self, seal: Seal) -> None:
+        """Revoke for good (internal: employee deletion, key compromise)."""
+        if seal.status == SealStatus.REVOKED:
+            return
+        now = self.clock()
+        seal.status = SealStatus.REVOKED
+        seal.status_changed_at = now
+        if self._on_revoke is not None:
+            self._on_revoke(seal, now)
+
+    def _administered(self, actor: Actor, seal_id: str) -> Seal:
+        seal = self.by_seal_id(seal_id)
+        if seal is None or not actor.member_of(seal.organization_id):
+            raise NotFound("seal not found")
+        require_eseal_admin(actor, seal.organization_id)
+        return seal
+
+
+class GrantService:
+    """Only the e-seal administrator grants and withdraws usage rights."""
+
+    def __init__(self, session: Session, clock: Clock, seals: SealService) -> None:
+        self.s = session
+        self.clock = clock
+        self.seals = seals
+
+    def grant(self, actor: Actor, seal_id: str, user_id: str) -> Grant:
+        seal = self.seals._administered(actor, seal_id)
+        if seal.type == SealType.PERSONAL:
+            raise InvalidInput("a personal e-signature belongs to its owner and cannot be "
+                               "granted", field="seal_id")
+        if seal.status == SealStatus.REVOKED:
+            raise Conflict("this seal is revoked")
+        user = self._grantable_user(seal.organization_id, user_id)
+        existing = self.s.scalar(select(Grant).where(
+            Grant.seal_pk == seal.id, Grant.user_id == user.id, Grant.withdrawn_at.is_(None)))
+        if existing is not None:
+            return existing
+        g = Grant(seal_pk=seal.id, user_id=user.id, granted_by=actor.user_id,
+                  granted_at=self.clock())
+        self.s.add(g)
+        self.s.flush()
+        return g
+
+    def withdraw(self, actor: Actor, seal_id: str, user_id: str) -> Grant:
+        seal = self.seals._administered(actor, seal_id)
+        g = self.s.scalar(select(Grant).where(
+            Grant.seal_pk == seal.id, Grant.user_id == user_id, Grant.withdrawn_at.is_(None)))
+        if g is None:
+            raise NotFound("this employee holds no grant for this seal")
+        g.withdrawn_at = self.clock()
+        g.withdrawn_by = actor.user_id
+        return g
+
+    def withdraw_all_for_user(self, user_id: str, by: str) -> int:
+        result = self.s.execute(
+            update(Grant).where(Grant.user_id == user_id, Grant.withdrawn_at.is_(None))
+            .values(withdrawn_at=self.clock(), withdrawn_by=by))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def grants_of_seal(self, actor: Actor, seal_id: str,
+                       include_withdrawn: bool = False) -> list[tuple[Grant, User]]:
+        seal = self.seals.by_seal_id(seal_id)
+        if seal is None or not actor.member_of(seal.organization_id):
+            raise NotFound("seal not found")
+        require_admin(actor, seal.organization_id, "seal")
+        q = (select(Grant, User).join(User, User.id == Grant.user_id)
+             .where(Grant.seal_pk == seal.id).order_by(Grant.granted_at))
+        if not include_withdrawn:
+            q = q.where(Grant.withdrawn_at.is_(None))
+        return [(g, u) for g, u in self.s.execute(q).tuples()]
+
+    def _grantable_user(self, org_id: str, user_id: str) -> User:
+        user = self.s.get(User, user_id) if isinstance(user_id, str) else None
+        if user is None or user.organization_id != org_id:
+            raise NotFound("employee not found")
+        org = self.s.get(Organization, org_id)
+        if org is None or org.status != OrgStatus.VALIDATED:
+            raise Conflict("the organization is not validated")
+        if user.status != UserStatus.ACTIVE or user.validated_at is None:
+            raise Conflict("only validated employees can be granted a seal")
+        validated = self.s.scalar(select(Domain.id).where(
+            Domain.organization_id == org_id, Domain.name == email_domain(user.email),
+            Domain.status == DomainStatus.VALIDATED))
+        if validated is None:
+            raise Conflict("only employees whose email is in a validated domain of the "
+                           "organization can be granted a seal")
+        return user
+

@@ -1,0 +1,1 @@
+"""HTTP transports: the JSON API, the CSC API, the PKI endpoints, the console."""

@@ -1,0 +1,37 @@
+"""``create_app``: the ASGI application with every transport mounted."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from sealkeeper import __version__
+from sealkeeper.runtime import Runtime
+from sealkeeper.web.api import accounts, orgs, quota, seals
+from sealkeeper.web.errors import install_error_handlers
+from sealkeeper.web.limits import BodyLimit
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="sealkeeper API", version=__version__,
+        description="E-seal management and cloud hash signing. Authenticate with "
+                    "'Authorization: Bearer <personal API token>'.",
+        openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (accounts, orgs, seals, quota):
+        api.include_router(module.router)
+    app.include_router(api)
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(BodyLimit, max_body=runtime.settings.max_body_bytes,
+                       max_upload=runtime.settings.max_upload_bytes)
+    return app
