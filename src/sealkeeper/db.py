@@ -6,11 +6,12 @@ timeout; PostgreSQL is the server database. Nothing is created at import time.
 
 from __future__ import annotations
 
+import enum
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -46,6 +47,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(cls: type[enum.StrEnum], length: int = 32) -> Enum:
+    """A column type storing a StrEnum by value (VARCHAR, no native enum), read
+    back as the enum member on every backend."""
+    return Enum(cls, native_enum=False, length=length, validate_strings=True,
+                values_callable=lambda e: [m.value for m in e])
 
 
 def new_id() -> str:

@@ -152,9 +152,9 @@ def _seed(uow: UnitOfWork, old_users: dict[str, dict[str, Any]]) -> dict[str, An
     return {
         "organization": {"id": org.id, "name": org.legal_name},
         "users": out_users,
-        "seals": [{"seal_id": s.seal_id, "type": s.type.value if isinstance(s.type, SealType)
-                   else s.type, "name": s.name}
-                  for s in uow.seals.organization_seals(eseal, org.id)],
+        "seals": [{"seal_id": s.seal_id, "type": s.type.value, "name": s.name}
+                  for s in uow.seals.organization_seals(eseal, org.id)
+                  if s.type.is_organizational],
     }
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sealkeeper.db import Base, UTCDateTime, new_id
+from sealkeeper.db import Base, UTCDateTime, new_id, str_enum
 
 
 class UserStatus(StrEnum):
@@ -28,7 +28,7 @@ class User(Base):
         ForeignKey("organizations.id", use_alter=True), default=None, index=True
     )
     is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[UserStatus] = mapped_column(String(16), default=UserStatus.ACTIVE)
+    status: Mapped[UserStatus] = mapped_column(str_enum(UserStatus, 16), default=UserStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -46,7 +46,7 @@ class OneTimeToken(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    purpose: Mapped[OneTimePurpose] = mapped_column(String(32))
+    purpose: Mapped[OneTimePurpose] = mapped_column(str_enum(OneTimePurpose, 32))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

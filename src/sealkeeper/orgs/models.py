@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sealkeeper.db import Base, UTCDateTime, new_id
+from sealkeeper.db import Base, UTCDateTime, new_id, str_enum
 
 
 class OrgStatus(StrEnum):
@@ -23,7 +23,7 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     legal_name: Mapped[str] = mapped_column(String(300))
     registration_number: Mapped[str] = mapped_column(String(100))
-    status: Mapped[OrgStatus] = mapped_column(String(16), default=OrgStatus.PENDING)
+    status: Mapped[OrgStatus] = mapped_column(str_enum(OrgStatus, 16), default=OrgStatus.PENDING)
     rejection_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # The two management positions. A single column each makes "exactly one
     # e-seal administrator at any time" a property of the schema.
@@ -46,7 +46,8 @@ class Domain(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(253))
-    status: Mapped[DomainStatus] = mapped_column(String(16), default=DomainStatus.PENDING)
+    status: Mapped[DomainStatus] = mapped_column(str_enum(DomainStatus, 16),
+                                                 default=DomainStatus.PENDING)
     validation_method: Mapped[str | None] = mapped_column(String(32), default=None)
     challenge: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -73,7 +74,8 @@ class AuthorizationLetter(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[LetterStatus] = mapped_column(String(16), default=LetterStatus.PENDING)
+    status: Mapped[LetterStatus] = mapped_column(str_enum(LetterStatus, 16),
+                                                 default=LetterStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     submitted_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())

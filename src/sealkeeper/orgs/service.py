@@ -48,6 +48,8 @@ class OrganizationService:
               domains: list[str], eseal_admin_email: str, letter: UploadedFile) -> Organization:
         """The applicant becomes the organization's account administrator."""
         applicant = self._user(actor.user_id)
+        if applicant.is_operator:
+            raise Conflict("an operator account cannot apply for an organization")
         if applicant.organization_id is not None:
             raise Conflict("this account already belongs to an organization")
         legal_name = require_text(legal_name, "legal_name")
@@ -128,7 +130,7 @@ class OrganizationService:
         require_operator(actor)
         org = self.get(actor, org_id)
         if org.status != OrgStatus.PENDING:
-            raise Conflict(f"the organization is already {org.status.value}")
+            raise Conflict(f"the organization is already {org.status}")
         letter = self._pending_letter(org)
         if letter is None:
             raise Conflict("the organization has no pending authorization letter")
@@ -145,7 +147,7 @@ class OrganizationService:
         org = self.get(actor, org_id)
         reason = require_text(reason, "reason", max_len=2000)
         if org.status != OrgStatus.PENDING:
-            raise Conflict(f"the organization is already {org.status.value}")
+            raise Conflict(f"the organization is already {org.status}")
         now = self.clock()
         org.status = OrgStatus.REJECTED
         org.rejection_reason = reason
@@ -192,7 +194,7 @@ class OrganizationService:
         if letter is None or letter.organization_id != org.id:
             raise NotFound("letter not found")
         if letter.status != LetterStatus.PENDING:
-            raise Conflict(f"the letter is already {letter.status.value}")
+            raise Conflict(f"the letter is already {letter.status}")
         if org.status != OrgStatus.VALIDATED:
             raise Conflict("decide the organization's application first")
         if approve:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sealkeeper.db import Base, UTCDateTime, new_id
+from sealkeeper.db import Base, UTCDateTime, new_id, str_enum
 
 
 class SealType(StrEnum):
@@ -54,10 +54,10 @@ class Seal(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     seal_id: Mapped[str] = mapped_column(String(32), unique=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
-    type: Mapped[SealType] = mapped_column(String(32))
+    type: Mapped[SealType] = mapped_column(str_enum(SealType, 32))
     name: Mapped[str] = mapped_column(String(300))
     owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
-    status: Mapped[SealStatus] = mapped_column(String(16), default=SealStatus.ACTIVE)
+    status: Mapped[SealStatus] = mapped_column(str_enum(SealStatus, 16), default=SealStatus.ACTIVE)
     key_algorithm: Mapped[str | None] = mapped_column(String(16), default=None)
     key_ref: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     custom_image_png: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 04:30:35.408469
+Create Date: 2026-11-30 04:38:06.367825
 """
 from collections.abc import Sequence
 
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('organization_id', sa.String(length=32), nullable=True),
     sa.Column('is_operator', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('invited', 'active', 'deleted', name='userstatus', native_enum=False, length=16), nullable=False),
     sa.Column('created_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('validated_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=True),
@@ -59,7 +59,7 @@ def upgrade() -> None:
     op.create_table('one_time_tokens',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=False),
-    sa.Column('purpose', sa.String(length=32), nullable=False),
+    sa.Column('purpose', sa.Enum('employee_validation', name='onetimepurpose', native_enum=False, length=32), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
@@ -75,7 +75,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('legal_name', sa.String(length=300), nullable=False),
     sa.Column('registration_number', sa.String(length=100), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'validated', 'rejected', name='orgstatus', native_enum=False, length=16), nullable=False),
     sa.Column('rejection_reason', sa.Text(), nullable=True),
     sa.Column('account_admin_id', sa.String(length=32), nullable=False),
     sa.Column('eseal_admin_id', sa.String(length=32), nullable=True),
@@ -96,7 +96,7 @@ def upgrade() -> None:
     sa.Column('content_type', sa.String(length=100), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('content', sa.LargeBinary(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'approved', 'rejected', name='letterstatus', native_enum=False, length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('submitted_by', sa.String(length=32), nullable=False),
     sa.Column('submitted_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
@@ -114,7 +114,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('organization_id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=253), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'validated', name='domainstatus', native_enum=False, length=16), nullable=False),
     sa.Column('validation_method', sa.String(length=32), nullable=True),
     sa.Column('challenge', sa.String(length=100), nullable=True),
     sa.Column('created_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
@@ -131,7 +131,7 @@ def upgrade() -> None:
     sa.Column('organization_id', sa.String(length=32), nullable=False),
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=200), nullable=True),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'credited', 'cancelled', name='orderstatus', native_enum=False, length=16), nullable=False),
     sa.Column('requested_by', sa.String(length=32), nullable=False),
     sa.Column('created_at', sealkeeper.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('credited_by', sa.String(length=32), nullable=True),
@@ -148,10 +148,10 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('seal_id', sa.String(length=32), nullable=False),
     sa.Column('organization_id', sa.String(length=32), nullable=False),
-    sa.Column('type', sa.String(length=32), nullable=False),
+    sa.Column('type', sa.Enum('official', 'authorized_signature', 'contract', 'employment_agreement', 'financial', 'invoice', 'personal', name='sealtype', native_enum=False, length=32), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
     sa.Column('owner_user_id', sa.String(length=32), nullable=True),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.Enum('active', 'disabled', 'revoked', name='sealstatus', native_enum=False, length=16), nullable=False),
     sa.Column('key_algorithm', sa.String(length=16), nullable=True),
     sa.Column('key_ref', sa.LargeBinary(), nullable=True),
     sa.Column('custom_image_png', sa.LargeBinary(), nullable=True),
