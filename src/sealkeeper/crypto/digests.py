@@ -20,7 +20,7 @@ class DigestAlgorithm(StrEnum):
 
     @property
     def size(self) -> int:
-        return {"sha256": 32, "sha384": 48, "sha512": 64}[self.value]
+        return _SIZES[self.value]
 
     @property
     def oid(self) -> str:
@@ -42,6 +42,7 @@ class DigestAlgorithm(StrEnum):
         raise InvalidInput(f"unknown digest algorithm {value!r}", field=field)
 
 
+_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _OIDS = {
     DigestAlgorithm.SHA256: "2.16.840.1.101.3.4.2.1",
     DigestAlgorithm.SHA384: "2.16.840.1.101.3.4.2.2",
