@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealkeeper import errors as e
@@ -84,6 +85,14 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the validation let through (PostgreSQL
+        # refuses NUL characters, for instance): the client's input is at fault.
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        return JSONResponse(error_body("invalid_request", "a value has invalid characters"),
+                            status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

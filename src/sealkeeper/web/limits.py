@@ -1,4 +1,5 @@
-"""ASGI middleware that refuses request bodies over the configured size.
+"""ASGI middleware that refuses request bodies over the configured size (and
+URLs carrying NUL characters, which no database accepts).
 
 The body is read (up to the limit) before the application sees it, so an
 oversized request is answered 413 and never reaches a handler."""
@@ -19,6 +20,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if b"%00" in raw_path or b"\x00" in raw_path or b"%00" in scope.get("query_string", b""):
+            await _reply(send, 400, "invalid_request", "the URL contains a NUL character")
             return
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
@@ -60,9 +65,12 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": "payload_too_large",
-                       "message": f"the request body is over {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _reply(send, 413, "payload_too_large", f"the request body is over {limit} bytes")
+
+
+async def _reply(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": code, "message": message}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
