@@ -36,7 +36,7 @@ from pki_fixtures import (
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathValidationError
 
-from sealkeeper.crypto import crl, x509ca
+from sealkeeper.crypto import crl, signing, x509ca
 from sealkeeper.crypto.digests import Hashed
 from sealkeeper.crypto.keystore.base import KeyAlgorithm, KeyHandle, KeyStore, SignatureScheme
 from sealkeeper.errors import CryptoError, InvalidInput
@@ -89,9 +89,9 @@ def test_signature_algorithm_follows_the_issuer_scheme(pki: Pki) -> None:
 
 def test_asn1_algorithm_identifier_matches_cryptography(pki: Pki) -> None:
     """OCSP and TSA (built with asn1crypto) use the same encoding as the certificates."""
-    params = x509ca.signing_params(pki.issuing_handle, pki.scheme)
+    params = signing.signing_params(pki.issuing_handle, pki.scheme)
     from_cert = asn1_x509.Certificate.load(_der(pki.org_seal))["signature_algorithm"].dump()
-    assert x509ca._asn1_signature_algorithm(params).dump() == from_cert
+    assert signing.signature_algorithm_identifier(params).dump() == from_cert
 
 
 def test_root_extensions(pki: Pki) -> None:

@@ -3,7 +3,7 @@
 Scope: build one complete CRL v2 (DER) for a CA from the list of its revoked
 certificates: authorityKeyIdentifier, cRLNumber, and a reasonCode per entry
 (omitted for ``unspecified``, as RFC 5280 5.3.1 recommends). Signing uses the
-re-sign helper of :mod:`sealkeeper.crypto.x509ca`.
+re-sign helpers of :mod:`sealkeeper.crypto.signing`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import serialization
 
 from sealkeeper.crypto.digests import DigestAlgorithm
 from sealkeeper.crypto.keystore.base import KeyHandle, SignatureScheme
-from sealkeeper.crypto.x509ca import (
-    _aki,
-    _resign,
-    _sign_with_throwaway,
-    _utc,
+from sealkeeper.crypto.signing import (
+    as_utc,
+    authority_key_identifier,
+    resign,
+    sign_with_throwaway,
     signing_params,
 )
 from sealkeeper.errors import InvalidInput
@@ -43,8 +43,8 @@ def build_crl(issuer_handle: KeyHandle, issuer_cert: x509.Certificate,
               next_update: datetime, *, scheme: SignatureScheme | None = None,
               digest: DigestAlgorithm | None = None) -> bytes:
     """Return the DER of a CRL issued by ``issuer_cert`` listing ``revoked``."""
-    this_update = _utc(this_update, "this_update").replace(microsecond=0)
-    next_update = _utc(next_update, "next_update").replace(microsecond=0)
+    this_update = as_utc(this_update, "this_update").replace(microsecond=0)
+    next_update = as_utc(next_update, "next_update").replace(microsecond=0)
     if next_update <= this_update:
         raise InvalidInput("nextUpdate must be after thisUpdate", field="next_update")
     if not 0 <= crl_number <= _MAX_CRL_NUMBER:
@@ -55,14 +55,14 @@ def build_crl(issuer_handle: KeyHandle, issuer_cert: x509.Certificate,
         .issuer_name(issuer_cert.subject)
         .last_update(this_update)
         .next_update(next_update)
-        .add_extension(_aki(issuer_cert), critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
         .add_extension(x509.CRLNumber(crl_number), critical=False)
     )
     for entry in revoked:
         builder = builder.add_revoked_certificate(_revoked(entry))
     params = signing_params(issuer_handle, scheme, digest)
-    der = _resign(_sign_with_throwaway(builder, params), issuer_handle, params,
-                  issuer_cert.public_key())
+    der = resign(sign_with_throwaway(builder, params), issuer_handle, params,
+                 issuer_cert.public_key())
     # Round-trip through the parser: what we publish must load.
     return x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.DER)
 
@@ -75,7 +75,7 @@ def _revoked(entry: RevokedEntry) -> x509.RevokedCertificate:
     builder = (
         x509.RevokedCertificateBuilder()
         .serial_number(entry.serial)
-        .revocation_date(_utc(entry.revoked_at, "revoked_at").replace(microsecond=0))
+        .revocation_date(as_utc(entry.revoked_at, "revoked_at").replace(microsecond=0))
     )
     if entry.reason is not x509.ReasonFlags.unspecified:
         builder = builder.add_extension(x509.CRLReason(entry.reason), critical=False)

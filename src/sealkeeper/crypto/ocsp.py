@@ -8,7 +8,7 @@ SHA-512 issuer hashes) does not name our issuing CA are answered "unknown".
 Both request and response are handled with asn1crypto: cryptography's OCSP
 API accepts only one certificate per request and response. The response
 data is signed through the key handle with the shared helpers of
-:mod:`sealkeeper.crypto.x509ca`.
+:mod:`sealkeeper.crypto.signing`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from cryptography.hazmat.primitives import serialization
 
 from sealkeeper.crypto.digests import DigestAlgorithm
 from sealkeeper.crypto.keystore.base import KeyHandle, SignatureScheme
-from sealkeeper.crypto.x509ca import _asn1_signature_algorithm, _sign_bytes, _utc, signing_params
+from sealkeeper.crypto.signing import (
+    as_utc,
+    sign_bytes,
+    signature_algorithm_identifier,
+    signing_params,
+)
 from sealkeeper.errors import InvalidInput
 
 __all__ = [
@@ -177,7 +182,7 @@ def build_response(responder_handle: KeyHandle, responder_cert: x509.Certificate
     ``status_lookup`` is called only for serials whose CertID names
     ``issuer_cert``; ``next_update_seconds`` <= 0 omits nextUpdate.
     """
-    now = _utc(now, "now").replace(microsecond=0)
+    now = as_utc(now, "now").replace(microsecond=0)
     issuer_der = issuer_cert.public_bytes(serialization.Encoding.DER)
     responder_der = responder_cert.public_bytes(serialization.Encoding.DER)
     next_update = now + timedelta(seconds=next_update_seconds)
@@ -207,10 +212,10 @@ def build_response(responder_handle: KeyHandle, responder_cert: x509.Certificate
     tbs = asn1_ocsp.ResponseData(data)
     tbs_der = tbs.dump()
     params = signing_params(responder_handle, scheme, digest)
-    signature = _sign_bytes(responder_handle, tbs_der, params, responder_cert.public_key())
+    signature = sign_bytes(responder_handle, tbs_der, params, responder_cert.public_key())
     basic = asn1_ocsp.BasicOCSPResponse({
         "tbs_response_data": tbs,
-        "signature_algorithm": _asn1_signature_algorithm(params),
+        "signature_algorithm": signature_algorithm_identifier(params),
         "signature": signature,
         "certs": [asn1_x509.Certificate.load(responder_der)],
     })
@@ -284,7 +289,7 @@ def _cert_status(info: CertStatusInfo) -> asn1_ocsp.CertStatus:
         return asn1_ocsp.CertStatus(name="unknown", value=asn1_ocsp.StatusUnknown())
     assert info.revoked_at is not None
     revoked: dict[str, object] = {
-        "revocation_time": _utc(info.revoked_at, "revoked_at").replace(microsecond=0)}
+        "revocation_time": as_utc(info.revoked_at, "revoked_at").replace(microsecond=0)}
     if info.reason is not None and info.reason is not x509.ReasonFlags.unspecified:
         revoked["revocation_reason"] = _REASON_CODES[info.reason]
     return asn1_ocsp.CertStatus(name="revoked", value=asn1_ocsp.RevokedInfo(revoked))

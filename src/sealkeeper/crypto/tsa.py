@@ -27,12 +27,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.crypto.keystore.base import KeyHandle, SignatureScheme
-from sealkeeper.crypto.x509ca import (
-    _asn1_signature_algorithm,
-    _sign_bytes,
-    _spki,
-    _utc,
+from sealkeeper.crypto.signing import (
+    as_utc,
+    sign_bytes,
+    signature_algorithm_identifier,
     signing_params,
+    spki_der,
 )
 from sealkeeper.errors import ConfigurationError, InvalidInput
 
@@ -90,7 +90,7 @@ class TimeStampAuthority:
                  ) -> None:
         """``chain``: the issuing CA certificates sent along with the TSA's."""
         _check_tsa_certificate(tsa_cert)
-        if _spki(handle.public_key()) != _spki(tsa_cert.public_key()):
+        if spki_der(handle.public_key()) != spki_der(tsa_cert.public_key()):
             raise ConfigurationError("the TSA key does not match the TSA certificate")
         if accuracy_seconds < 0:
             raise ConfigurationError("the TSA accuracy must not be negative")
@@ -181,7 +181,7 @@ class TimeStampAuthority:
             "policy": self._policy,
             "message_imprint": imprint,
             "serial_number": serial,
-            "gen_time": _utc(now, "now"),
+            "gen_time": as_utc(now, "now"),
         }
         if self._accuracy:
             info["accuracy"] = {"seconds": self._accuracy}
@@ -196,8 +196,8 @@ class TimeStampAuthority:
             {"type": "message_digest", "values": [hashlib.new(digest.value, tst_der).digest()]},
             {"type": "signing_certificate_v2", "values": [self._signing_certificate]},
         ])
-        signature = _sign_bytes(self._handle, signed_attrs.dump(), self._params,
-                                self._public_key)
+        signature = sign_bytes(self._handle, signed_attrs.dump(), self._params,
+                               self._public_key)
         signed_data: dict[str, object] = {
             "version": "v3",
             "digest_algorithms": [{"algorithm": digest.value}],
@@ -213,7 +213,7 @@ class TimeStampAuthority:
                 }),
                 "digest_algorithm": {"algorithm": digest.value},
                 "signed_attrs": signed_attrs,
-                "signature_algorithm": _asn1_signature_algorithm(self._params),
+                "signature_algorithm": signature_algorithm_identifier(self._params),
                 "signature": signature,
             }],
         }

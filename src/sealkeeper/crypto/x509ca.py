@@ -4,15 +4,11 @@ Scope: pure functions over a :class:`KeyHandle` (no database, no HTTP) that
 issue the root, issuing CA, OCSP responder, TSA and seal certificates, build
 a CSR for an outside CA and check a certificate chain imported from one.
 
-Keys may live in an HSM, so we never hold the issuer's private key. The
-cryptography builders need one to ``sign()``, hence the *re-sign* trick
-shared by ``crl``, ``ocsp`` and ``tsa``: build with a throwaway key of the
-same type (same signatureAlgorithm, incl. RSA-PSS parameters), keep the TBS
-bytes, have the key store sign their digest, and splice the new signature
-into the outer ``SEQUENCE { tbs, signatureAlgorithm, signature }``
-(:func:`_resign`). Every signature is verified against the issuer key before
-it is returned, which also catches a handle that does not match its
-certificate.
+Keys may live in an HSM, so we never hold the issuer's private key: every
+certificate and CSR is built with a throwaway key and re-signed through the
+key store by :mod:`sealkeeper.crypto.signing`, which also checks each
+signature against the issuer key. :class:`SigningParams` and
+:func:`signing_params` are re-exported from there.
 """
 
 from __future__ import annotations
@@ -20,20 +16,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 
-from asn1crypto import algos, core
 from asn1crypto import csr as asn1_csr
 from asn1crypto import keys as asn1_keys
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import (
-    CertificateIssuerPrivateKeyTypes,
-    PublicKeyTypes,
-)
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import (
     AuthorityInformationAccessOID,
@@ -42,9 +33,18 @@ from cryptography.x509.oid import (
     ObjectIdentifier,
 )
 
-from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
-from sealkeeper.crypto.keystore.base import KeyAlgorithm, KeyHandle, SignatureScheme
-from sealkeeper.errors import CryptoError, InvalidInput
+from sealkeeper.crypto.digests import DigestAlgorithm
+from sealkeeper.crypto.keystore.base import KeyHandle, SignatureScheme
+from sealkeeper.crypto.signing import (
+    SigningParams,
+    as_utc,
+    authority_key_identifier,
+    resign,
+    sign_with_throwaway,
+    signing_params,
+    spki_der,
+)
+from sealkeeper.errors import InvalidInput
 
 __all__ = [
     "ID_KP_DOCUMENT_SIGNING",
@@ -140,145 +140,6 @@ class PersonalSignature:
 
 
 SealSubject = OrganizationSeal | PersonalSignature
-
-
-# --------------------------------------------------------------------------- signing
-
-
-@dataclass(frozen=True, slots=True)
-class SigningParams:
-    """How an issuer key signs: signature scheme and digest algorithm."""
-
-    scheme: SignatureScheme
-    digest: DigestAlgorithm
-
-
-def signing_params(handle: KeyHandle, scheme: SignatureScheme | None = None,
-                   digest: DigestAlgorithm | None = None) -> SigningParams:
-    """Defaults: the handle's default scheme; SHA-384 for P-384, else SHA-256."""
-    scheme = scheme or handle.default_scheme()
-    if handle.algorithm.is_rsa == (scheme is SignatureScheme.ECDSA):
-        raise CryptoError(f"signature scheme {scheme.value} does not fit a "
-                          f"{handle.algorithm.value} key")
-    if digest is None:
-        digest = (DigestAlgorithm.SHA384 if handle.algorithm is KeyAlgorithm.EC_P384
-                  else DigestAlgorithm.SHA256)
-    return SigningParams(scheme, digest)
-
-
-_Hash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
-
-_HASHES: dict[DigestAlgorithm, type[_Hash]] = {
-    DigestAlgorithm.SHA256: hashes.SHA256,
-    DigestAlgorithm.SHA384: hashes.SHA384,
-    DigestAlgorithm.SHA512: hashes.SHA512,
-}
-
-
-def _hash(params: SigningParams) -> _Hash:
-    return _HASHES[params.digest]()
-
-
-def _rsa_padding(params: SigningParams) -> padding.PSS | padding.PKCS1v15 | None:
-    if params.scheme is SignatureScheme.RSA_PSS:
-        return padding.PSS(mgf=padding.MGF1(_hash(params)), salt_length=padding.PSS.DIGEST_LENGTH)
-    if params.scheme is SignatureScheme.RSA_PKCS1V15:
-        return padding.PKCS1v15()
-    return None
-
-
-@cache
-def _throwaway_key(rsa_key: bool) -> CertificateIssuerPrivateKeyTypes:
-    """A key of the issuer's type, only for producing TBS bytes; never trusted."""
-    if rsa_key:
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _sign_with_throwaway(builder: x509.CertificateBuilder
-                         | x509.CertificateRevocationListBuilder
-                         | x509.CertificateSigningRequestBuilder,
-                         params: SigningParams) -> bytes:
-    key = _throwaway_key(params.scheme is not SignatureScheme.ECDSA)
-    try:
-        obj = builder.sign(key, _hash(params), rsa_padding=_rsa_padding(params))
-    except ValueError as e:
-        raise InvalidInput(f"cannot build the structure: {e}") from e
-    return obj.public_bytes(serialization.Encoding.DER)
-
-
-def _sign_bytes(handle: KeyHandle, data: bytes, params: SigningParams,
-                verify_with: PublicKeyTypes) -> bytes:
-    """Sign ``data`` (hashed here) in the key store and check the signature."""
-    signature = handle.sign(Hashed.of(data, params.digest), params.scheme)
-    try:
-        if isinstance(verify_with, ec.EllipticCurvePublicKey):
-            verify_with.verify(signature, data, ec.ECDSA(_hash(params)))
-        elif isinstance(verify_with, rsa.RSAPublicKey):
-            pad = _rsa_padding(params)
-            if pad is None:
-                raise CryptoError("an RSA key needs an RSA signature scheme")
-            verify_with.verify(signature, data, pad, _hash(params))
-        else:
-            raise CryptoError(f"unsupported issuer key type {type(verify_with).__name__}")
-    except InvalidSignature as e:
-        raise CryptoError("the key store produced a signature that does not verify "
-                          "under the issuer's public key (wrong key for this certificate?)"
-                          ) from e
-    return signature
-
-
-def _asn1_signature_algorithm(params: SigningParams) -> algos.SignedDigestAlgorithm:
-    """The AlgorithmIdentifier for structures built with asn1crypto (OCSP, CMS)."""
-    name = params.digest.value
-    if params.scheme is SignatureScheme.ECDSA:
-        return algos.SignedDigestAlgorithm({"algorithm": f"{name}_ecdsa"})
-    if params.scheme is SignatureScheme.RSA_PKCS1V15:
-        return algos.SignedDigestAlgorithm({"algorithm": f"{name}_rsa",
-                                            "parameters": core.Null()})
-    return algos.SignedDigestAlgorithm({
-        "algorithm": "rsassa_pss",
-        "parameters": {
-            "hash_algorithm": {"algorithm": name, "parameters": core.Null()},
-            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {
-                "algorithm": name, "parameters": core.Null()}},
-            "salt_length": params.digest.size,
-        },
-    })
-
-
-class _SignedEnvelope(core.Sequence):  # type: ignore[misc]
-    """Outer shape shared by Certificate, CertificateList and CertificationRequest."""
-
-    _fields = [
-        ("tbs", core.Any),
-        ("signature_algorithm", algos.SignedDigestAlgorithm),
-        ("signature", core.OctetBitString),
-    ]
-
-
-def _resign(der: bytes, handle: KeyHandle, params: SigningParams,
-            verify_with: PublicKeyTypes, *, tbs: bytes | None = None) -> bytes:
-    """Replace the signature of a throwaway-signed structure by the handle's.
-
-    ``der`` is the structure as built by cryptography; ``tbs`` optionally
-    replaces its to-be-signed part (the CSR swaps in the real public key).
-    """
-    envelope = _SignedEnvelope.load(der)
-    tbs_der = envelope["tbs"].dump() if tbs is None else tbs
-    signature = _sign_bytes(handle, tbs_der, params, verify_with)
-    resigned: bytes = _SignedEnvelope({
-        "tbs": core.Any.load(tbs_der),
-        "signature_algorithm": envelope["signature_algorithm"],
-        "signature": signature,
-    }).dump()
-    return resigned
-
-
-def _utc(value: datetime, field: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInput(f"{field} must be a timezone-aware UTC datetime", field=field)
-    return value.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- issuing
@@ -382,7 +243,7 @@ def issue_seal_certificate(issuer_handle: KeyHandle, issuer_cert: x509.Certifica
     ``not_after`` is clamped to the issuer's own notAfter.
     """
     not_before = _start(not_before)
-    not_after = min(_utc(not_after, "not_after").replace(microsecond=0),
+    not_after = min(as_utc(not_after, "not_after").replace(microsecond=0),
                     issuer_cert.not_valid_after_utc)
     if not_after <= not_before:
         raise InvalidInput("the certificate validity period is empty", field="not_after")
@@ -426,12 +287,12 @@ def build_csr(handle: KeyHandle, subject: SealSubject | x509.Name, *,
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     params = signing_params(handle, scheme, digest)
-    throwaway = asn1_csr.CertificationRequest.load(_sign_with_throwaway(builder, params))
+    throwaway = asn1_csr.CertificationRequest.load(sign_with_throwaway(builder, params))
     public_key = handle.public_key()
     info = throwaway["certification_request_info"].copy()
     info["subject_pk_info"] = asn1_keys.PublicKeyInfo.load(public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
-    der = _resign(throwaway.dump(), handle, params, public_key, tbs=info.dump(force=True))
+    der = resign(throwaway.dump(), handle, params, public_key, tbs=info.dump(force=True))
     return x509.load_der_x509_csr(der)
 
 
@@ -444,13 +305,13 @@ def check_chain_matches_key(chain_pem_or_der: bytes | str, public_key: PublicKey
     naming the problem otherwise.
     """
     certs = _load_certificates(chain_pem_or_der)
-    spki = _spki(public_key)
-    leaves = [c for c in certs if _spki(c.public_key()) == spki]
+    spki = spki_der(public_key)
+    leaves = [c for c in certs if spki_der(c.public_key()) == spki]
     if not leaves:
         raise InvalidInput("no certificate in the chain is for this key", field="chain")
     leaf = leaves[0]
     _check_leaf_usage(leaf)
-    if now is not None and not (leaf.not_valid_before_utc <= _utc(now, "now")
+    if now is not None and not (leaf.not_valid_before_utc <= as_utc(now, "now")
                                 <= leaf.not_valid_after_utc):
         raise InvalidInput(f"certificate {_describe(leaf)} is not valid now", field="chain")
     chain = [leaf]
@@ -496,7 +357,7 @@ def _name(*, common_name: str, organization: str, country: str | None,
 
 
 def _start(now: datetime) -> datetime:
-    return _utc(now, "now").replace(microsecond=0)
+    return as_utc(now, "now").replace(microsecond=0)
 
 
 def _add_years(moment: datetime, years: int) -> datetime:
@@ -532,17 +393,10 @@ def _issued_builder(issuer_cert: x509.Certificate, subject: x509.Name,
     not_after = min(not_after, issuer_cert.not_valid_after_utc)
     return (
         _base_builder(subject, issuer_cert.subject, public_key, serial, not_before, not_after)
-        .add_extension(_aki(issuer_cert), critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
     )
 
 
-def _aki(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    try:
-        ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            issuer_cert.public_key())  # type: ignore[arg-type]
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
 
 def _ca_key_usage() -> x509.KeyUsage:
@@ -585,13 +439,10 @@ def _add_revocation_info(builder: x509.CertificateBuilder,
 
 def _finish(builder: x509.CertificateBuilder, handle: KeyHandle, params: SigningParams,
             issuer_public_key: PublicKeyTypes) -> x509.Certificate:
-    der = _resign(_sign_with_throwaway(builder, params), handle, params, issuer_public_key)
+    der = resign(sign_with_throwaway(builder, params), handle, params, issuer_public_key)
     return x509.load_der_x509_certificate(der)
 
 
-def _spki(public_key: PublicKeyTypes) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _load_certificates(data: bytes | str) -> list[x509.Certificate]:
