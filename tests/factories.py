@@ -83,6 +83,7 @@ def build_world(rt: Runtime) -> World:
     uow = UnitOfWork(rt)
     try:
         acc = uow.accounts
+        uow.pki.init_ca()
         op = acc.signup("operator@operator.example", PASSWORD, "Operator", is_operator=True)
         op_actor = acc.actor_for(op)
         _, op_token = acc.create_token(op_actor, "test")

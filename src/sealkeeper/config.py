@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     pkcs11_pin: SecretStr | None = None
     seal_key_algorithm: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] = "ec-p256"
 
+    ca_key_algorithm: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] = "ec-p256"
+    ca_organization: str = "sealkeeper"
+    ca_country: str | None = None
+    ca_root_name: str = "sealkeeper Root CA"
+    ca_issuing_name: str = "sealkeeper Issuing CA"
+    ca_root_years: int = Field(default=20, ge=1, le=50)
+    ca_issuing_years: int = Field(default=10, ge=1, le=50)
+    seal_certificate_years: int = Field(default=3, ge=1, le=10)
+    crl_validity_hours: int = Field(default=24, ge=1)
+    ocsp_validity_seconds: int = Field(default=3600, ge=0)
+    # A UUID-derived OID (2.25.x needs no registration); set your own policy.
+    tsa_policy_oid: str = "2.25.197620417950215632489632981212843712523"
+    tsa_accuracy_seconds: int = Field(default=1, ge=0)
+
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)

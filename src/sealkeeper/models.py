@@ -2,8 +2,9 @@
 
 from sealkeeper.accounts.models import ApiToken, OneTimeToken, User
 from sealkeeper.orgs.models import AuthorizationLetter, Domain, Organization
+from sealkeeper.pki.models import CaKey, CrlState, SealCertificate
 from sealkeeper.quota.models import QuotaOrder
 from sealkeeper.seals.models import Grant, Seal
 
-__all__ = ["ApiToken", "AuthorizationLetter", "Domain", "Grant", "OneTimeToken",
-           "Organization", "QuotaOrder", "Seal", "User"]
+__all__ = ["ApiToken", "AuthorizationLetter", "CaKey", "CrlState", "Domain", "Grant",
+           "OneTimeToken", "Organization", "QuotaOrder", "Seal", "SealCertificate", "User"]

@@ -10,9 +10,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sealkeeper.clock import Clock, utcnow
 from sealkeeper.config import Settings
+from sealkeeper.crypto.keystore.base import KeyStore
+from sealkeeper.crypto.keystore.factory import build_keystore
 from sealkeeper.crypto.secrets import Argon2Params, PasswordHashing
 from sealkeeper.db import make_engine, make_session_factory
 from sealkeeper.mail import Mailer
+from sealkeeper.pki.service import PkiCache
+
+
+def build_keystore_from(settings: Settings) -> KeyStore:
+    return build_keystore(
+        settings.keystore, data_dir=settings.data_dir,
+        master_key_env=settings.master_key.get_secret_value() if settings.master_key else None,
+        master_key_file=settings.master_key_file, pkcs11_module=settings.pkcs11_module,
+        pkcs11_token_label=settings.pkcs11_token_label,
+        pkcs11_pin=settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None,
+        create_master_key=settings.mode == "development")
 
 
 @dataclass
@@ -22,11 +35,13 @@ class Runtime:
     session_factory: sessionmaker[Session]
     passwords: PasswordHashing
     mailer: Mailer
+    keystore: KeyStore
+    pki_cache: PkiCache
     clock: Clock = field(default=utcnow)
 
     @classmethod
     def build(cls, settings: Settings, *, engine: Engine | None = None,
-              clock: Clock = utcnow) -> Runtime:
+              clock: Clock = utcnow, keystore: KeyStore | None = None) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = engine if engine is not None else make_engine(
             settings.effective_database_url)
@@ -36,7 +51,8 @@ class Runtime:
                        time_cost=settings.argon2_time_cost,
                        memory_kib=settings.argon2_memory_kib,
                        parallelism=settings.argon2_parallelism)),
-                   mailer=Mailer(settings), clock=clock)
+                   mailer=Mailer(settings), keystore=keystore or build_keystore_from(settings),
+                   pki_cache=PkiCache(), clock=clock)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -52,7 +52,7 @@ def test_delete_is_one_transaction(world, runtime):
     a = world.a
     emp = a.users["employee"]
 
-    def failing_revoke(seal, now):
+    def failing_revoke(seal, now, reason):
         raise RuntimeError("CA unreachable")
 
     uow = UnitOfWork(runtime)

@@ -8,7 +8,7 @@ import os
 import typer
 from rich.console import Console
 
-from sealkeeper.cli import operator
+from sealkeeper.cli import ca, operator
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime
 
@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="sealkeeper: e-seals and cloud hash
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(operator.app, name="operator")
+app.add_typer(ca.app, name="ca")
 console = Console()
 
 
@@ -45,11 +46,13 @@ def serve(
     import uvicorn
 
     from sealkeeper import demo as demo_module
+    from sealkeeper.cli.ca import ensure_ca
     from sealkeeper.migrations import upgrade
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rt = open_runtime()
     upgrade(rt.engine)
+    ensure_ca(rt)
     if demo:
         data = demo_module.seed(rt)
         path = rt.settings.data_dir / "demo.json"

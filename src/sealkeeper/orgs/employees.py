@@ -116,7 +116,7 @@ class EmployeeService:
         self.accounts.revoke_all_tokens(user.id)
         personal = self.seals.personal_seal_of(user.id)
         if personal is not None:
-            self.seals.revoke_seal(personal)
+            self.seals.revoke_seal(personal, "affiliation_changed")
         user.status = UserStatus.DELETED
         user.deleted_at = now
         user.password_hash = None

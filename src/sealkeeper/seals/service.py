@@ -25,9 +25,11 @@ from sealkeeper.seals.models import (
 )
 from sealkeeper.validation import email_domain
 
-#: Called when a seal is created (to give it a key and certificate) and when
-#: it is revoked (to revoke its certificate). Filled in by the PKI layer.
+#: Called when a seal is created, to give it a key and certificate (PKI layer).
 SealHook = Callable[[Seal, datetime], None]
+#: Called when a seal is revoked, with an RFC 5280 reason name, to revoke its
+#: certificates (PKI layer).
+RevokeHook = Callable[[Seal, datetime, str], object]
 
 
 def new_seal_id() -> str:
@@ -39,7 +41,7 @@ def new_seal_id() -> str:
 class SealService:
     def __init__(self, session: Session, clock: Clock, *,
                  on_create: SealHook | None = None,
-                 on_revoke: SealHook | None = None) -> None:
+                 on_revoke: RevokeHook | None = None) -> None:
         self.s = session
         self.clock = clock
         self._on_create = on_create
@@ -131,20 +133,28 @@ class SealService:
         seal.status_changed_at = self.clock()
         return seal
 
-    def revoke(self, actor: Actor, seal_id: str) -> Seal:
+    def revoke(self, actor: Actor, seal_id: str,
+               reason: str = "cessation_of_operation") -> Seal:
+        """E-seal administrator: retire a seal for good; its certificates are revoked."""
         seal = self._administered(actor, seal_id)
-        self.revoke_seal(seal)
+        if seal.status == SealStatus.REVOKED:
+            raise Conflict("this seal is already revoked")
+        self.revoke_seal(seal, reason)
         return seal
 
-    def revoke_seal(self, seal: Seal) -> None:
-        """Revoke for good (internal: employee deletion, key compromise)."""
+    def revoke_seal(self, seal: Seal, reason: str = "cessation_of_operation") -> None:
+        """Revoke for good (also internal: employee deletion)."""
         if seal.status == SealStatus.REVOKED:
             return
         now = self.clock()
         seal.status = SealStatus.REVOKED
         seal.status_changed_at = now
         if self._on_revoke is not None:
-            self._on_revoke(seal, now)
+            self._on_revoke(seal, now, reason)
+
+    def administered(self, actor: Actor, seal_id: str) -> Seal:
+        """A seal of the actor's organization that the actor administers."""
+        return self._administered(actor, seal_id)
 
     def _administered(self, actor: Actor, seal_id: str) -> Seal:
         seal = self.by_seal_id(seal_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from sealkeeper import __version__
 from sealkeeper.runtime import Runtime
+from sealkeeper.web import pki
 from sealkeeper.web.api import accounts, orgs, quota, seals
 from sealkeeper.web.errors import install_error_handlers
 from sealkeeper.web.limits import BodyLimit
@@ -26,6 +27,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in (accounts, orgs, seals, quota):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(pki.router)
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

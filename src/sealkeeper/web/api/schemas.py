@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from sealkeeper.accounts.models import ApiToken, User
 from sealkeeper.authz import Actor
 from sealkeeper.orgs.models import AuthorizationLetter, Domain, Organization
+from sealkeeper.pki.models import SealCertificate
 from sealkeeper.quota.models import QuotaOrder
 from sealkeeper.seals.models import Grant, Seal
 
@@ -20,6 +21,14 @@ Secret = Annotated[str, StringConstraints(max_length=200)]
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class SignupIn(Request):
@@ -253,3 +262,31 @@ class QuotaOut(BaseModel):
 
 class Ok(BaseModel):
     ok: bool = True
+
+
+class RevokeIn(Request):
+    reason: str = "cessation_of_operation"
+
+
+class CertificateOut(BaseModel):
+    serial: str
+    source: str
+    status: str
+    is_current: bool
+    not_before: datetime
+    not_after: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    key_fingerprint: str
+    pem: str
+
+    @classmethod
+    def from_row(cls, c: SealCertificate) -> CertificateOut:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        pem = x509.load_der_x509_certificate(c.der).public_bytes(Encoding.PEM).decode()
+        return cls(serial=c.serial, source=c.source, status=c.status, is_current=c.is_current,
+                   not_before=c.not_before, not_after=c.not_after, revoked_at=c.revoked_at,
+                   revocation_reason=c.revocation_reason, key_fingerprint=c.key_fingerprint,
+                   pem=pem)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from sealkeeper.accounts.models import User
 from sealkeeper.errors import InvalidInput, NotFound
-from sealkeeper.web.api.schemas import GrantIn, GrantOut, Ok, SealOut
+from sealkeeper.pki.service import REASONS
+from sealkeeper.web.api.schemas import CertificateOut, GrantIn, GrantOut, Ok, RevokeIn, SealOut
 from sealkeeper.web.deps import CurrentActor, UoW
 
 router = APIRouter(tags=["seals"])
@@ -59,3 +61,84 @@ def withdraw(seal_id: str, user_id: str, actor: CurrentActor, uow: UoW) -> Ok:
     uow.grants.withdraw(actor, seal_id, user_id)
     return Ok()
 
+
+
+@router.get("/seals/{seal_id}/certificates", response_model=list[CertificateOut])
+def certificates(seal_id: str, actor: CurrentActor, uow: UoW) -> list[CertificateOut]:
+    """Every certificate the seal ever had (old ones verify old signatures)."""
+    seal = uow.seals.get_visible(actor, seal_id)
+    return [CertificateOut.from_row(c) for c in uow.pki.certificates(seal)]
+
+
+@router.get("/seals/{seal_id}/chain.pem")
+def chain_pem(seal_id: str, actor: CurrentActor, uow: UoW) -> Response:
+    """The current certificate followed by its issuers, PEM."""
+    seal = uow.seals.get_visible(actor, seal_id)
+    ders = uow.pki.chain_of(uow.pki.current_certificate(seal))
+    return Response(b"".join(pem_of(d) for d in ders), media_type="application/x-pem-file")
+
+
+@router.get("/seals/{seal_id}/csr")
+def csr(seal_id: str, actor: CurrentActor, uow: UoW) -> Response:
+    """E-seal administrator: a PKCS#10 request for the seal's key, for an outside CA."""
+    seal = uow.seals.administered(actor, seal_id)
+    return Response(uow.pki.csr(seal), media_type="application/pkcs10")
+
+
+@router.post("/seals/{seal_id}/certificate", response_model=CertificateOut)
+async def import_certificate(seal_id: str, request: Request, actor: CurrentActor,
+                             uow: UoW) -> CertificateOut:
+    """E-seal administrator: install the chain (PEM, leaf first) an outside CA issued
+    for the seal's CSR. The leaf must match the seal's key."""
+    body = await request.body()
+    seal = uow.seals.administered(actor, seal_id)
+    return CertificateOut.from_row(uow.pki.import_chain(seal, body))
+
+
+@router.post("/seals/{seal_id}/renew", response_model=CertificateOut)
+def renew(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
+    """E-seal administrator: a new certificate for the same key and SealID."""
+    seal = uow.seals.administered(actor, seal_id)
+    return CertificateOut.from_row(uow.pki.renew(seal))
+
+
+@router.post("/seals/{seal_id}/rekey", response_model=CertificateOut)
+def rekey(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
+    """E-seal administrator: a new key pair and certificate under the same SealID; the
+    old certificates stay available and valid for the signatures they made."""
+    seal = uow.seals.administered(actor, seal_id)
+    row, old_ref = uow.pki.rekey(seal)
+    if old_ref is not None:
+        ref = old_ref
+        uow.after_commit(lambda: uow.rt.keystore.destroy(ref))
+    return CertificateOut.from_row(row)
+
+
+@router.post("/seals/{seal_id}/revoke", response_model=SealOut)
+def revoke(seal_id: str, body: RevokeIn, actor: CurrentActor, uow: UoW) -> SealOut:
+    """E-seal administrator: retire the seal for good and revoke its certificates."""
+    if body.reason not in REASONS or body.reason in ("affiliation_changed", "superseded"):
+        raise InvalidInput("reason must be cessation_of_operation, key_compromise or "
+                           "unspecified", field="reason")
+    return SealOut.from_row(uow.seals.revoke(actor, seal_id, body.reason))
+
+
+@router.post("/seals/{seal_id}/compromised", response_model=CertificateOut)
+def compromised(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
+    """E-seal administrator: the key is compromised. Every certificate of that key is
+    revoked (keyCompromise) and the seal gets a new key and certificate at once."""
+    seal = uow.seals.administered(actor, seal_id)
+    current = uow.pki.current_certificate(seal)
+    uow.pki.revoke_seal(seal, uow.clock(), "key_compromise", only_key=current.key_fingerprint)
+    row, old_ref = uow.pki.rekey(seal)
+    if old_ref is not None:
+        ref = old_ref
+        uow.after_commit(lambda: uow.rt.keystore.destroy(ref))
+    return CertificateOut.from_row(row)
+
+
+def pem_of(der: bytes) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
