@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from sealkeeper.accounts.models import OneTimePurpose, User
+from sealkeeper.authz import Actor
 from sealkeeper.crypto.secrets import token_hash
 from sealkeeper.orgs.letters import UploadedFile
 from sealkeeper.orgs.models import Organization, OrgStatus
@@ -144,9 +145,10 @@ def _seed(uow: UnitOfWork, old_users: dict[str, dict[str, Any]]) -> dict[str, An
         token: str = old_users.get(d.email, {}).get("token") or ""
         if not _token_alive(uow, token):
             _, token = uow.accounts.create_token(actor, "demo")
+        approval = _approval_password(uow, actor, old_users.get(d.email, {}))
         out_users.append({
             "role": d.role, "email": d.email, "name": d.name, "password": passwords[d.email],
-            "token": token, "approval_password": None,
+            "token": token, "approval_password": approval,
             "seal_ids": [s.seal_id for s, _ in uow.seals.my_seals(actor)],
         })
     return {
@@ -156,6 +158,20 @@ def _seed(uow: UnitOfWork, old_users: dict[str, dict[str, Any]]) -> dict[str, An
                   for s in uow.seals.organization_seals(eseal, org.id)
                   if s.type.is_organizational],
     }
+
+
+def _approval_password(uow: UnitOfWork, actor: Actor, old: dict[str, Any]) -> str:
+    """Keep the approval password recorded in the last demo.json, else set a new one."""
+    cred = uow.approvals.credential(actor.user_id)
+    previous = old.get("approval_password")
+    if cred is not None and cred.password_hash is not None and previous:
+        return str(previous)
+    pin = f"{secrets.randbelow(10_000):04d}"
+    if cred is None or cred.password_hash is None:
+        uow.approvals.set_password(actor, pin)
+    else:
+        uow.approvals.overwrite(actor.user_id, pin)
+    return pin
 
 
 def _token_alive(uow: UnitOfWork, token: str) -> bool:

@@ -16,6 +16,7 @@ from sealkeeper.crypto.secrets import Argon2Params, PasswordHashing
 from sealkeeper.db import make_engine, make_session_factory
 from sealkeeper.mail import Mailer
 from sealkeeper.pki.service import PkiCache
+from sealkeeper.signing.templates import TemplateCache
 
 
 def build_keystore_from(settings: Settings) -> KeyStore:
@@ -37,6 +38,7 @@ class Runtime:
     mailer: Mailer
     keystore: KeyStore
     pki_cache: PkiCache
+    templates: TemplateCache
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -52,7 +54,7 @@ class Runtime:
                        memory_kib=settings.argon2_memory_kib,
                        parallelism=settings.argon2_parallelism)),
                    mailer=Mailer(settings), keystore=keystore or build_keystore_from(settings),
-                   pki_cache=PkiCache(), clock=clock)
+                   pki_cache=PkiCache(), templates=TemplateCache(), clock=clock)
 
     def dispose(self) -> None:
         self.engine.dispose()

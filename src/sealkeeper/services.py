@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cached_property
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from sealkeeper.accounts.service import AccountService
+from sealkeeper.audit.security import PendingSecurityEvents, record_security_event
+from sealkeeper.audit.service import AuditLog
+from sealkeeper.audit.signer import LogSigner
 from sealkeeper.clock import Clock
 from sealkeeper.mail import Outbox
 from sealkeeper.orgs.employees import EmployeeService
 from sealkeeper.orgs.service import OrganizationService
+from sealkeeper.pki.models import CaRole
 from sealkeeper.pki.service import PkiService
 from sealkeeper.quota.service import QuotaService
 from sealkeeper.runtime import Runtime
-from sealkeeper.seals.service import GrantService, SealService
+from sealkeeper.seals.service import GrantService, SealImages, SealService
+from sealkeeper.signing.approvals import ApprovalService
+from sealkeeper.signing.service import SigningService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -30,6 +39,7 @@ class UnitOfWork:
         self.rt = runtime
         self.session = session if session is not None else runtime.session_factory()
         self.outbox = Outbox()
+        self.security = PendingSecurityEvents()
         self._after_commit: list[Callable[[], None]] = []
 
     @property
@@ -41,7 +51,20 @@ class UnitOfWork:
         retired key in the HSM)."""
         self._after_commit.append(action)
 
+    def durable(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a transaction of its own, committed before this returns
+        (e.g. counting a wrong approval password even though the request fails).
+        Nothing may be pending in the unit of work when it is called."""
+        if self.session.new or self.session.dirty or self.session.deleted:
+            raise RuntimeError("durable() called with pending changes")
+        self.session.commit()
+        result = fn(self.session)
+        self.session.commit()
+        return result
+
     def commit(self) -> None:
+        for draft in self.security.drain():
+            record_security_event(self.session, self.clock, draft)
         self.session.commit()
         self.rt.mailer.send_all(self.outbox)
         actions, self._after_commit = self._after_commit, []
@@ -52,9 +75,12 @@ class UnitOfWork:
                 log.exception("post-commit action failed")
 
     def rollback(self) -> None:
+        """Undo the work; refusals recorded meanwhile are still written, in a
+        transaction of their own."""
         self.session.rollback()
         self.outbox.drain()
         self._after_commit = []
+        self.security.write(self.rt.session_factory, self.clock)
 
     def close(self) -> None:
         self.session.close()
@@ -74,6 +100,10 @@ class UnitOfWork:
                            on_revoke=self.pki.revoke_seal)
 
     @cached_property
+    def seal_images(self) -> SealImages:
+        return SealImages(self.session, self.seals)
+
+    @cached_property
     def grants(self) -> GrantService:
         return GrantService(self.session, self.clock, self.seals)
 
@@ -90,3 +120,24 @@ class UnitOfWork:
     @cached_property
     def quota(self) -> QuotaService:
         return QuotaService(self.session, self.clock)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        def signer() -> LogSigner:
+            return LogSigner.from_key_handle(self.pki.key(CaRole.LOG).handle)
+
+        return AuditLog(self.session, self.clock, base_url=self.rt.settings.base_url,
+                        signer=signer)
+
+    @cached_property
+    def approvals(self) -> ApprovalService:
+        return ApprovalService(self.session, self.clock, self.rt.keystore, self.rt.passwords,
+                               self.durable,
+                               timedelta(seconds=self.rt.settings.approval_ttl_seconds))
+
+    @cached_property
+    def signing(self) -> SigningService:
+        return SigningService(self.session, self.clock, seals=self.seals, pki=self.pki,
+                              quota=self.quota, audit=self.audit, approvals=self.approvals,
+                              security=self.security, templates=self.rt.templates,
+                              batch_limit=self.rt.settings.sign_batch_limit)

@@ -11,6 +11,9 @@ route of the app.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from fastapi.routing import APIRoute
 from factories import LETTER, PASSWORD, World, auth
 from sealkeeper.services import UnitOfWork
 
+DIGEST = base64.b64encode(hashlib.sha256(b"document").digest()).decode()
 ROLES = ["anonymous", "outsider", "operator", "a.account_admin", "a.eseal_admin",
          "a.employee", "a.employee2", "b.account_admin", "b.eseal_admin", "b.employee"]
 A_MEMBERS = {r for r in ROLES if r.startswith("a.")}
@@ -38,6 +42,7 @@ class Case:
     operator_only: bool = False   # everyone but the operator gets 403
     org_scoped: bool = True       # non-members get 404 (else 403)
     overrides: dict[str, int] = field(default_factory=dict)
+    file_field: str = "letter"
     id: str = ""
 
 
@@ -96,6 +101,26 @@ CASES = [
     Case("POST", "/api/v1/seals/{seal}/compromised", {"a.eseal_admin"}),
     Case("POST", "/api/v1/seals/{seal}/revoke", {"a.eseal_admin"},
          body={"reason": "cessation_of_operation"}),
+    Case("GET", "/api/v1/seals/{seal}/image", A_ADMINS | {"a.employee"},
+         overrides={"a.employee2": 404}),
+    Case("POST", "/api/v1/seals/{seal}/image", {"a.eseal_admin"}, multipart=True,
+         file_field="image"),
+    Case("DELETE", "/api/v1/seals/{seal}/image", {"a.eseal_admin"}),
+    # Signing: only the grantee (whose approval password is set) may use the seal;
+    # other members have no grant (403), everyone else does not see the seal (404).
+    Case("POST", "/api/v1/approvals", {"a.employee"}, 201,
+         {"seal_id": "{seal}", "digests": [DIGEST], "approval_password": "1234"},
+         org_scoped=True),
+    Case("POST", "/api/v1/sign", {"a.employee"}, 200,
+         {"seal_id": "{seal}", "approval_password": "1234",
+          "documents": [{"file_name": "a.pdf", "digest": DIGEST}]}),
+    Case("GET", "/api/v1/me/approval-password", EVERYONE, org_scoped=False),
+    Case("POST", "/api/v1/me/approval-password", EVERYONE - {"a.employee"}, 201,
+         {"approval_password": "2468"}, org_scoped=False, overrides={"a.employee": 409}),
+    Case("POST", "/api/v1/me/approval-password/reset", EVERYONE, 200,
+         {"approval_password": "1357", "account_password": PASSWORD}, org_scoped=False),
+    Case("POST", "/api/v1/organizations/{org}/employees/{user}/approval-password/reset",
+         {"a.account_admin"}),
     Case("GET", "/api/v1/organizations/{org}/quota", A_ADMINS | {"operator"}),
     Case("POST", "/api/v1/organizations/{org}/quota/orders", A_ADMINS, 201, {"units": 10},
          overrides={"operator": 409}),
@@ -103,6 +128,19 @@ CASES = [
          {"units": 10, "reference": "INV-1"}, operator_only=True),
     Case("POST", "/api/v1/quota/orders/{order}/credit", {"operator"}, body={},
          operator_only=True),
+    # The usage log. Members read it (non-administrators only their own entries);
+    # raw entries and the security log are for the two administrators.
+    Case("GET", "/api/v1/organizations/{org}/log", A_MEMBERS),
+    Case("GET", "/api/v1/organizations/{org}/log.csv", A_MEMBERS),
+    Case("GET", "/api/v1/organizations/{org}/log/checkpoint", A_MEMBERS),
+    Case("GET", "/api/v1/organizations/{org}/log/verifier-key", A_MEMBERS),
+    # Members pass authorization, then are told to name an entry (seq or leaf_hash).
+    Case("GET", "/api/v1/organizations/{org}/log/proof/inclusion", A_MEMBERS, 400),
+    Case("GET", "/api/v1/organizations/{org}/log/proof/consistency?old=0", A_MEMBERS),
+    Case("GET", "/api/v1/organizations/{org}/log/entries", A_ADMINS),
+    Case("GET", "/api/v1/organizations/{org}/security-events", A_ADMINS),
+    Case("GET", "/api/v1/me/log", EVERYONE, org_scoped=False),
+    Case("GET", "/api/v1/me/log.csv", EVERYONE, org_scoped=False),
 ]
 for c in CASES:
     c.id = f"{c.method} {c.path}"
@@ -150,6 +188,7 @@ def extras(runtime, world: World, case: Case) -> dict[str, str]:
         order = uow.quota.place_order(admin, a.id, 5)
         employee = acc.actor_for(acc.find_by_email(a.emails["employee"]))
         tok, _ = acc.create_token(employee, "to revoke")
+        uow.approvals.set_password(employee, "1234")
         uow.outbox.drain()
         uow.commit()
         first_letter = uow.orgs.letters(admin, a.id)[0].id
@@ -161,9 +200,30 @@ def extras(runtime, world: World, case: Case) -> dict[str, str]:
             "seal": a.seals["contract"], "domain": a.domain}
 
 
+def _fill(value, ids):
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (64, 64), (200, 0, 0, 255)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def call(client, case: Case, ids: dict[str, str], token: str | None):
     path = case.path.format(**ids)
     headers = auth(token) if token else {}
+    if case.multipart and case.file_field == "image":
+        return client.request(case.method, path, headers=headers,
+                              files={"image": ("seal.png", _png(), "image/png")})
     if case.multipart:
         files = {"letter": ("letter.pdf", LETTER.data, "application/pdf")}
         data = {"eseal_admin_email": "seals@alpha.example"}
@@ -173,7 +233,7 @@ def call(client, case: Case, ids: dict[str, str], token: str | None):
         return client.request(case.method, path, headers=headers, data=data, files=files)
     body = None
     if case.body is not None:
-        body = {k: (v.format(**ids) if isinstance(v, str) else v) for k, v in case.body.items()}
+        body = {k: _fill(v, ids) for k, v in case.body.items()}
     return client.request(case.method, path, headers=headers, json=body)
 
 

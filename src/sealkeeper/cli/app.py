@@ -8,7 +8,7 @@ import os
 import typer
 from rich.console import Console
 
-from sealkeeper.cli import ca, operator
+from sealkeeper.cli import ca, client_cmds, operator
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime
 
@@ -19,6 +19,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(operator.app, name="operator")
 app.add_typer(ca.app, name="ca")
 console = Console()
+app.command("login")(client_cmds.login)
+app.command("seals")(client_cmds.seals)
+app.command("sign")(client_cmds.sign)
 
 
 @db_app.command("upgrade")

@@ -43,7 +43,11 @@ def init() -> None:
 @handle_errors
 def show() -> None:
     """Show the CA certificates."""
-    show_ca(open_runtime())
+    from sealkeeper.migrations import upgrade
+
+    rt = open_runtime()
+    upgrade(rt.engine)
+    show_ca(rt)
 
 
 def show_ca(rt: Runtime) -> None:

@@ -136,7 +136,8 @@ def decode_get_path(path_part: str) -> bytes:
 
     Standard and URL-safe alphabets are accepted, with or without padding.
     """
-    text = unquote(path_part).strip().strip("/")
+    # "/" is a base64 character: drop at most the one separating slash in front.
+    text = unquote(path_part).strip().removeprefix("/")
     if not text or len(text) > _MAX_REQUEST_SIZE * 2:
         raise InvalidInput("the OCSP GET path is empty or too long", field="request")
     text = text.replace("-", "+").replace("_", "/").replace(" ", "+")

@@ -235,3 +235,47 @@ class GrantService:
                            "organization can be granted a seal")
         return user
 
+
+
+class SealImages:
+    """The stamp image of a seal: the organization's upload, or one generated
+    from the organization's (or the person's) name and the seal type."""
+
+    def __init__(self, session: Session, seals: SealService) -> None:
+        self.s = session
+        self.seals = seals
+
+    def _name(self, seal: Seal) -> str:
+        if seal.type == SealType.PERSONAL and seal.owner_user_id:
+            user = self.s.get(User, seal.owner_user_id)
+            return user.display_name if user else seal.name
+        org = self.s.get(Organization, seal.organization_id)
+        return org.legal_name if org else seal.name
+
+    def png(self, actor: Actor, seal_id: str) -> bytes:
+        from sealkeeper.seals import images
+
+        seal = self.seals.get_visible(actor, seal_id)
+        if seal.custom_image_png is not None:
+            return seal.custom_image_png
+        return images.render_png(str(seal.type), self._name(seal))
+
+    def svg(self, actor: Actor, seal_id: str) -> str:
+        from sealkeeper.seals import images
+
+        seal = self.seals.get_visible(actor, seal_id)
+        return images.render_svg(str(seal.type), self._name(seal))
+
+    def upload(self, actor: Actor, seal_id: str, data: bytes, content_type: str) -> Seal:
+        """E-seal administrator: use the organization's own image (PNG or JPEG)."""
+        from sealkeeper.seals import images
+
+        seal = self.seals.administered(actor, seal_id)
+        png, _ = images.validate_uploaded_image(data, content_type)
+        seal.custom_image_png = png
+        return seal
+
+    def reset(self, actor: Actor, seal_id: str) -> Seal:
+        seal = self.seals.administered(actor, seal_id)
+        seal.custom_image_png = None
+        return seal

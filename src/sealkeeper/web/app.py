@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from sealkeeper import __version__
 from sealkeeper.runtime import Runtime
 from sealkeeper.web import pki
-from sealkeeper.web.api import accounts, orgs, quota, seals
+from sealkeeper.web.api import accounts, log, orgs, quota, seals, signing
 from sealkeeper.web.errors import install_error_handlers
 from sealkeeper.web.limits import BodyLimit
 
@@ -24,7 +24,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     api = APIRouter(prefix=API_PREFIX)
-    for module in (accounts, orgs, seals, quota):
+    for module in (accounts, orgs, seals, quota, signing, log):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pki.router)

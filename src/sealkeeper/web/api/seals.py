@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import Response
 
 from sealkeeper.accounts.models import User
@@ -12,6 +14,7 @@ from sealkeeper.web.api.schemas import CertificateOut, GrantIn, GrantOut, Ok, Re
 from sealkeeper.web.deps import CurrentActor, UoW
 
 router = APIRouter(tags=["seals"])
+MAX_IMAGE = 2_000_000
 
 
 @router.get("/seals/{seal_id}", response_model=SealOut)
@@ -135,6 +138,34 @@ def compromised(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
         ref = old_ref
         uow.after_commit(lambda: uow.rt.keystore.destroy(ref))
     return CertificateOut.from_row(row)
+
+
+@router.get("/seals/{seal_id}/image", response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+def seal_image(seal_id: str, actor: CurrentActor, uow: UoW, format: str = "png") -> Response:
+    """The seal's stamp image: PNG (default) or SVG (?format=svg)."""
+    headers = {"Cache-Control": "private, max-age=300"}
+    if format == "svg":
+        return Response(uow.seal_images.svg(actor, seal_id), media_type="image/svg+xml",
+                        headers={**headers, "Content-Security-Policy": "script-src 'none'"})
+    if format != "png":
+        raise InvalidInput("format must be png or svg", field="format")
+    return Response(uow.seal_images.png(actor, seal_id), media_type="image/png", headers=headers)
+
+
+@router.post("/seals/{seal_id}/image", response_model=SealOut)
+async def upload_image(seal_id: str, actor: CurrentActor, uow: UoW,
+                       image: Annotated[UploadFile, File(description="PNG or JPEG")]) -> SealOut:
+    """E-seal administrator: replace the generated image with the organization's own."""
+    data = await image.read(MAX_IMAGE + 1)
+    return SealOut.from_row(uow.seal_images.upload(actor, seal_id, data,
+                                                   image.content_type or ""))
+
+
+@router.delete("/seals/{seal_id}/image", response_model=SealOut)
+def reset_image(seal_id: str, actor: CurrentActor, uow: UoW) -> SealOut:
+    """E-seal administrator: go back to the generated image."""
+    return SealOut.from_row(uow.seal_images.reset(actor, seal_id))
 
 
 def pem_of(der: bytes) -> bytes:

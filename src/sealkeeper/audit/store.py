@@ -1,0 +1,115 @@
+"""The Merkle tree of one organization in the database.
+
+Scope: :class:`DbNodeStore` (the :class:`~sealkeeper.crypto.merkle.NodeStore`
+over ``log_nodes``: one ``SELECT`` per proof or append) and the head row that
+serializes appends: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every
+transaction already starts with ``BEGIN IMMEDIATE``, so writers serialize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sealkeeper.audit.models import LOG_HEADS, LOG_NODES
+from sealkeeper.crypto import merkle
+from sealkeeper.errors import NotFound
+from sealkeeper.orgs.models import Organization
+
+__all__ = ["DbNodeStore", "Head", "lock_head", "read_head", "write_head"]
+
+Head = tuple[int, bytes]
+"""(tree size, root hash)."""
+
+_NODES = LOG_NODES
+_HEADS = LOG_HEADS
+
+
+class DbNodeStore:
+    """Stored perfect-subtree hashes of one organization's tree."""
+
+    def __init__(self, session: Session, organization_id: str) -> None:
+        self.s = session
+        self.org = organization_id
+
+    def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> Mapping[merkle.NodeKey, bytes]:
+        if not keys:
+            return {}
+        # "level IN (...) AND idx IN (...)" is an index search on both backends
+        # (SQLite scans every node of the organization for a row-value IN); it
+        # may return a few extra nodes, dropped here.
+        wanted = set(keys)
+        rows = self.s.execute(
+            select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
+                _NODES.c.organization_id == self.org,
+                _NODES.c.level.in_(sorted({k[0] for k in wanted})),
+                _NODES.c.idx.in_(sorted({k[1] for k in wanted}))))
+        return {(level, idx): bytes(h) for level, idx, h in rows if (level, idx) in wanted}
+
+    def put_nodes(self, nodes: Sequence[merkle.Node]) -> None:
+        """Insert new nodes (one multi-row ``INSERT``); a stored node is never rewritten."""
+        if nodes:
+            self.s.execute(insert(_NODES), [
+                {"organization_id": self.org, "level": n.level, "idx": n.index,
+                 "hash": n.hash} for n in nodes])
+
+
+def read_head(session: Session, organization_id: str) -> Head:
+    """The committed (size, root) without locking; the empty tree if nothing was logged."""
+    row = session.execute(select(_HEADS.c.size, _HEADS.c.root)
+                          .where(_HEADS.c.organization_id == organization_id)).first()
+    if row is None:
+        return 0, merkle.EMPTY_ROOT
+    return int(row[0]), bytes(row[1])
+
+
+def lock_head(session: Session, organization_id: str, now: datetime) -> Head:
+    """Take the organization's append lock and return its (size, root).
+
+    Creates the head row on the first append (concurrent first appends
+    converge on one row: the losers' inserts are ignored).
+    """
+    head = _select_for_update(session, organization_id)
+    if head is not None:
+        return head
+    if session.get(Organization, organization_id) is None:
+        raise NotFound("organization not found")
+    row = {"organization_id": organization_id, "size": 0, "root": merkle.EMPTY_ROOT,
+           "updated_at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(_HEADS).values(row).on_conflict_do_nothing(
+            index_elements=["organization_id"]))
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(_HEADS).values(row).on_conflict_do_nothing(
+            index_elements=["organization_id"]))
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        try:
+            with session.begin_nested():
+                session.execute(insert(_HEADS).values(row))
+        except IntegrityError:
+            pass
+    head = _select_for_update(session, organization_id)
+    assert head is not None
+    return head
+
+
+def write_head(session: Session, organization_id: str, size: int, root: bytes,
+               now: datetime) -> None:
+    session.execute(update(_HEADS).where(_HEADS.c.organization_id == organization_id)
+                    .values(size=size, root=root, updated_at=now))
+
+
+def _select_for_update(session: Session, organization_id: str) -> Head | None:
+    row = session.execute(select(_HEADS.c.size, _HEADS.c.root)
+                          .where(_HEADS.c.organization_id == organization_id)
+                          .with_for_update()).first()
+    return None if row is None else (int(row[0]), bytes(row[1]))

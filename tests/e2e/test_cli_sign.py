@@ -1,0 +1,74 @@
+"""`sealkeeper login` and `sealkeeper sign` against a running server: PDFs at
+B-B and B-LTA with a visible stamp, and a plain file as a detached .p7s."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+
+from server import SEALKEEPER, Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
+from pdfs import make_pdf  # noqa: E402
+from test_client_pades import pyhanko_report  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    data = tmp_path_factory.mktemp("cli") / "data"
+    with Server(data, args=("--demo",)) as srv:
+        yield srv, json.loads((data / "demo.json").read_text())
+
+
+def _run(args, env, stdin=None):
+    return subprocess.run([SEALKEEPER, *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_login_sign_pdf_and_file(demo, tmp_path):
+    srv, info = demo
+    alice = next(u for u in info["users"] if u["email"] == "alice@example.com")
+    contract = next(s["seal_id"] for s in info["seals"] if s["type"] == "contract")
+    env = {**srv.env, "SEALKEEPER_CONFIG": str(tmp_path / "client.json")}
+    env.pop("SEALKEEPER_TOKEN", None)
+    r = _run(["login", "--server", srv.url, "--token", alice["token"]], env)
+    assert r.returncode == 0, r.stderr
+    assert "alice@example.com" in r.stdout
+    r = _run(["seals"], env)
+    assert r.returncode == 0 and contract in r.stdout
+
+    pdf = tmp_path / "contract.pdf"
+    pdf.write_bytes(make_pdf(2))
+    root = x509.load_der_x509_certificate(httpx.get(srv.url + "/pki/root.crt").content)
+    for level in ("B-B", "B-LTA"):
+        out = tmp_path / f"signed-{level}.pdf"
+        r = _run(["sign", str(pdf), "--seal", contract, "--level", level, "--page", "1",
+                  "--at", "100,100", "--reason", "approved", "-o", str(out),
+                  "--password-stdin"], env, stdin=alice["approval_password"] + "\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = pyhanko_report(out, root, long_term=level == "B-LTA")
+        assert len(report) == 1
+        assert report[0].intact and report[0].valid and report[0].trusted, report
+
+    txt = tmp_path / "notes.txt"
+    txt.write_text("minutes of the board meeting\n")
+    env2 = {**env, "SEALKEEPER_APPROVAL_PASSWORD": alice["approval_password"]}
+    r = _run(["sign", str(txt), "--seal", contract], env2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    p7s = tmp_path / "notes.txt.p7s"
+    (tmp_path / "root.pem").write_bytes(httpx.get(srv.url + "/pki/root.pem").content)
+    res = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+                          str(p7s), "-content", str(txt), "-CAfile", str(tmp_path / "root.pem"),
+                          "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+    # A wrong approval password is refused with a clear message and exit code 2.
+    r = _run(["sign", str(txt), "--seal", contract, "--password-stdin"], env, stdin="0000\n")
+    assert r.returncode == 2 and "approval password" in r.stderr
+    assert "Traceback" not in r.stderr
