@@ -16,6 +16,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from sealkeeper.crypto.digests import Hashed
+from sealkeeper.errors import InvalidInput
 
 
 class KeyAlgorithm(StrEnum):
@@ -35,6 +36,26 @@ class SignatureScheme(StrEnum):
     ECDSA = "ecdsa"          # DER-encoded ECDSA-Sig-Value
     RSA_PKCS1V15 = "rsa-pkcs1v15"
     RSA_PSS = "rsa-pss"      # MGF1 with the digest's hash, salt length = digest size
+    #                          unless the caller asks for another (``pss_salt_length``)
+
+
+_RSA_BITS = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072}
+
+
+def check_pss_salt_length(algorithm: KeyAlgorithm, hashed: Hashed, salt_length: int) -> int:
+    """The salt length if an RSA-PSS signature of ``hashed`` with this key can use
+    it (0 up to emLen - hLen - 2, RFC 8017 9.1.1), else :class:`InvalidInput`."""
+    bits = _RSA_BITS.get(algorithm)
+    if bits is None:
+        raise InvalidInput(f"a {algorithm.value} key does not sign with RSA-PSS",
+                           field="scheme")
+    top = (bits - 1 + 7) // 8 - hashed.algorithm.size - 2
+    if isinstance(salt_length, bool) or not isinstance(salt_length, int) \
+            or not 0 <= salt_length <= top:
+        raise InvalidInput(f"the RSA-PSS salt length must be 0 to {top} for a "
+                           f"{algorithm.value} key and {hashed.algorithm.value}",
+                           field="pss_salt_length")
+    return salt_length
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +71,12 @@ class KeyStore(Protocol):
 
     def public_key(self, key_ref: bytes) -> PublicKeyTypes: ...
 
-    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme) -> bytes: ...
+    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme, *,
+                    pss_salt_length: int | None = None) -> bytes:
+        """Sign ``hashed``. ``pss_salt_length`` (RSA-PSS only; default: the digest
+        size) lets a caller meet the parameters a client asked for (CSC
+        ``signAlgoParams``); values outside 0..max raise :class:`InvalidInput`."""
+        ...
 
     def destroy(self, key_ref: bytes) -> None: ...
 
@@ -67,8 +93,12 @@ class KeyHandle:
     key_ref: bytes
     algorithm: KeyAlgorithm
 
-    def sign(self, hashed: Hashed, scheme: SignatureScheme) -> bytes:
-        return self.store.sign_digest(self.key_ref, hashed, scheme)
+    def sign(self, hashed: Hashed, scheme: SignatureScheme, *,
+             pss_salt_length: int | None = None) -> bytes:
+        if pss_salt_length is None:
+            return self.store.sign_digest(self.key_ref, hashed, scheme)
+        return self.store.sign_digest(self.key_ref, hashed, scheme,
+                                      pss_salt_length=pss_salt_length)
 
     def public_key(self) -> PublicKeyTypes:
         return self.store.public_key(self.key_ref)

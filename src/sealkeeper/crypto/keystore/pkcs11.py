@@ -56,7 +56,12 @@ from pkcs11.util.ec import (
 )
 
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
-from sealkeeper.crypto.keystore.base import GeneratedKey, KeyAlgorithm, SignatureScheme
+from sealkeeper.crypto.keystore.base import (
+    GeneratedKey,
+    KeyAlgorithm,
+    SignatureScheme,
+    check_pss_salt_length,
+)
 from sealkeeper.errors import (
     ConfigurationError,
     CryptoError,
@@ -191,14 +196,15 @@ def _check_scheme(algorithm: KeyAlgorithm, scheme: SignatureScheme) -> None:
                            f"{algorithm.value} key", field="scheme")
 
 
-def _mechanism(hashed: Hashed, scheme: SignatureScheme) -> tuple[bytes, Mechanism, Any]:
+def _mechanism(hashed: Hashed, scheme: SignatureScheme,
+               salt_length: int) -> tuple[bytes, Mechanism, Any]:
     """(data to sign, mechanism, mechanism parameter) for a digest and scheme."""
     if scheme is SignatureScheme.ECDSA:
         return hashed.digest, Mechanism.ECDSA, None
     if scheme is SignatureScheme.RSA_PKCS1V15:
         return _DIGEST_INFO_PREFIX[hashed.algorithm] + hashed.digest, Mechanism.RSA_PKCS, None
     hash_mech, mgf = _HASH_MECHANISMS[hashed.algorithm]
-    return hashed.digest, Mechanism.RSA_PKCS_PSS, (hash_mech, mgf, hashed.algorithm.size)
+    return hashed.digest, Mechanism.RSA_PKCS_PSS, (hash_mech, mgf, salt_length)
 
 
 def _public_from_object(obj: Key, algorithm: KeyAlgorithm) -> PublicKeyTypes:
@@ -298,10 +304,14 @@ class Pkcs11KeyStore:
 
         return self._call(op)
 
-    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme) -> bytes:
+    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme, *,
+                    pss_salt_length: int | None = None) -> bytes:
         ref = _Ref.decode(key_ref)
         _check_scheme(ref.algorithm, scheme)
-        data, mechanism, param = _mechanism(hashed, scheme)
+        salt = hashed.algorithm.size
+        if scheme is SignatureScheme.RSA_PSS and pss_salt_length is not None:
+            salt = check_pss_salt_length(ref.algorithm, hashed, pss_salt_length)
+        data, mechanism, param = _mechanism(hashed, scheme, salt)
 
         def op(conn: _Connection) -> bytes:
             return _private_key(conn, ref.cka_id).sign(

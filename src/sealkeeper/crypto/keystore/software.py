@@ -43,6 +43,7 @@ from sealkeeper.crypto.keystore.base import (
     GeneratedKey,
     KeyAlgorithm,
     SignatureScheme,
+    check_pss_salt_length,
 )
 from sealkeeper.errors import ConfigurationError, CryptoError, InvalidInput
 
@@ -281,13 +282,19 @@ class SoftwareKeyStore:
     def public_key(self, key_ref: bytes) -> PublicKeyTypes:
         return self._open(key_ref)[1].public_key()
 
-    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme) -> bytes:
+    def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme, *,
+                    pss_salt_length: int | None = None) -> bytes:
         algorithm, key = self._open(key_ref)
         _check_scheme(algorithm, scheme)
         try:
             if isinstance(key, ec.EllipticCurvePrivateKey):
                 return key.sign(hashed.digest, _ECDSA[hashed.algorithm])
-            pad = _PKCS1V15 if scheme is SignatureScheme.RSA_PKCS1V15 else _PSS[hashed.algorithm]
+            pad: padding.AsymmetricPadding = (
+                _PKCS1V15 if scheme is SignatureScheme.RSA_PKCS1V15 else _PSS[hashed.algorithm])
+            if scheme is SignatureScheme.RSA_PSS and pss_salt_length is not None:
+                pad = padding.PSS(mgf=padding.MGF1(_HASHES[hashed.algorithm]()),
+                                  salt_length=check_pss_salt_length(algorithm, hashed,
+                                                                    pss_salt_length))
             return key.sign(hashed.digest, pad, _PREHASHED[hashed.algorithm])
         except (ValueError, TypeError, UnsupportedAlgorithm) as e:
             raise CryptoError(f"signing with the {algorithm.value} key failed") from e
