@@ -15,8 +15,8 @@ from cryptography import x509
 from server import SEALKEEPER, Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
-from pdfs import make_pdf  # noqa: E402
-from test_client_pades import pyhanko_report  # noqa: E402
+from pdfs import make_pdf
+from test_client_pades import pyhanko_report
 
 
 @pytest.fixture(scope="module")

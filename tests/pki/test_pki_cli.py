@@ -15,7 +15,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from pki_live import openssl, pem
 from sqlalchemy import create_engine, text
