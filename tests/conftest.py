@@ -36,7 +36,9 @@ def _pg_engine() -> Engine:
         if os.environ.get("SEALKEEPER_TEST_REQUIRE_PG") == "1":
             pytest.fail("SEALKEEPER_TEST_PG_URL is not set but PostgreSQL is required")
         pytest.skip("PostgreSQL not configured (set SEALKEEPER_TEST_PG_URL)")
-    name = f"sktest_{_worker()}"
+    # One database per test process: parallel workers (and parallel runs on one
+    # server) never share one.
+    name = f"sktest_{_worker()}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -75,8 +77,15 @@ class Databases:
                     c.exec_driver_sql(f'DELETE FROM "{t}"')
 
     def dispose(self) -> None:
-        for e in self.engines.values():
+        for backend, e in self.engines.items():
+            name = e.url.database
             e.dispose()
+            if backend == "postgresql" and name:
+                admin = create_engine(os.environ["SEALKEEPER_TEST_PG_URL"],
+                                      isolation_level="AUTOCOMMIT")
+                with admin.connect() as c:
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
 
 
 @pytest.fixture(scope="session")

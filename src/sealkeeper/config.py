@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite file in the data directory"
     )
     public_base_url: str = DEFAULT_BASE_URL
+    db_pool_size: int = Field(default=20, ge=1, le=500,
+                              description="connections per process (PostgreSQL)")
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
 
     keystore: Literal["software", "pkcs11"] = "software"
     master_key: SecretStr | None = Field(default=None, description="base64 of 32 bytes")
@@ -70,6 +73,22 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
 
+    # The web console.
+    console_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # None: Secure cookies exactly when public_base_url is https.
+    console_secure_cookies: bool | None = None
+    signin_max_failures: int = Field(default=5, ge=1, description="per account and window")
+    signin_max_failures_per_address: int = Field(default=50, ge=1)
+    signin_window_minutes: int = Field(default=15, ge=1)
+    signin_lockout_minutes: int = Field(default=15, ge=1)
+    # Domain validation by DNS TXT record: resolver addresses (comma-separated;
+    # default: the system's resolvers) and port.
+    dns_resolver: str | None = None
+    dns_resolver_port: int = Field(default=53, ge=1, le=65535)
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    domain_code_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -79,6 +98,12 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_base_url.rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.console_secure_cookies is not None:
+            return self.console_secure_cookies
+        return urlparse(self.public_base_url).scheme == "https"
 
     def insecure_defaults(self) -> list[str]:
         """What in these settings is fine for a laptop and wrong for production."""

@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from sealkeeper.accounts.service import AccountService
+from sealkeeper.audit.drafts import EntryDraft
 from sealkeeper.audit.security import PendingSecurityEvents, record_security_event
 from sealkeeper.audit.service import AuditLog
 from sealkeeper.audit.signer import LogSigner
@@ -92,12 +93,12 @@ class UnitOfWork:
     @cached_property
     def pki(self) -> PkiService:
         return PkiService(self.session, self.clock, self.rt.keystore, self.rt.settings,
-                          self.rt.pki_cache)
+                          self.rt.pki_cache, log=self.log_event)
 
     @cached_property
     def seals(self) -> SealService:
         return SealService(self.session, self.clock, on_create=self.pki.provision_seal,
-                           on_revoke=self.pki.revoke_seal)
+                           on_revoke=self.pki.revoke_seal, log=self.log_event)
 
     @cached_property
     def seal_images(self) -> SealImages:
@@ -105,7 +106,7 @@ class UnitOfWork:
 
     @cached_property
     def grants(self) -> GrantService:
-        return GrantService(self.session, self.clock, self.seals)
+        return GrantService(self.session, self.clock, self.seals, log=self.log_event)
 
     @cached_property
     def orgs(self) -> OrganizationService:
@@ -121,6 +122,11 @@ class UnitOfWork:
     def quota(self) -> QuotaService:
         return QuotaService(self.session, self.clock)
 
+    def log_event(self, organization_id: str, draft: EntryDraft) -> None:
+        """Append one entry to the organization's tamper-evident log (grants,
+        withdrawals, seal status, re-keys, password resets)."""
+        self.audit.append(organization_id, [draft])
+
     @cached_property
     def audit(self) -> AuditLog:
         def signer() -> LogSigner:
@@ -133,7 +139,8 @@ class UnitOfWork:
     def approvals(self) -> ApprovalService:
         return ApprovalService(self.session, self.clock, self.rt.keystore, self.rt.passwords,
                                self.durable,
-                               timedelta(seconds=self.rt.settings.approval_ttl_seconds))
+                               timedelta(seconds=self.rt.settings.approval_ttl_seconds),
+                               log=self.log_event)
 
     @cached_property
     def signing(self) -> SigningService:

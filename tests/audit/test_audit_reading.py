@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from audit_helpers import BASE_URL, FrozenClock, signature
@@ -38,22 +38,34 @@ from sealkeeper.services import UnitOfWork
 
 @dataclass
 class Logged:
+    """Org A's log as the world left it (``base`` entries: grants and the like),
+    then 6 signatures by a.employee (seq base..base+5), a day later 4 by
+    a.employee2 (base+6..base+9) and a grant to a.employee2 (base+10), all at
+    or after ``t0``; org B's log gets 3 more signatures."""
+
     uow: UnitOfWork
     log: AuditLog
     clock: FrozenClock
     world: World
     actors: dict[str, Actor]
+    base: int
+    before: dict[str, int]       # role -> entries about that user before ours
+    t0: datetime
 
     def actor(self, role: str) -> Actor:
         return self.actors[role]
 
+    def mine(self, **kw: object) -> LogFilter:
+        """A filter over our entries only."""
+        return LogFilter(since=self.t0, **kw)  # type: ignore[arg-type]
+
 
 @pytest.fixture
 def logged(runtime: Runtime, world: World, signer: LogSigner) -> Iterator[Logged]:
-    """Org A's log: 6 entries by a.employee, 4 by a.employee2 (one a day apart),
-    a grant; org B's log: 3 entries."""
     uow = UnitOfWork(runtime)
-    clock = FrozenClock()
+    # After everything the world logged with the real clock.
+    clock = FrozenClock(datetime.now(UTC) + timedelta(days=1))
+    t0 = clock.now
     log = AuditLog(uow.session, clock, base_url=BASE_URL, signer=signer)
     acc = uow.accounts
     actors: dict[str, Actor] = {"operator": acc.actor_for(acc.find_by_email(
@@ -62,6 +74,10 @@ def logged(runtime: Runtime, world: World, signer: LogSigner) -> Iterator[Logged
         for role, email in org.emails.items():
             actors[f"{prefix}.{role}"] = acc.actor_for(acc.find_by_email(email))
     a = world.a
+    admin = actors["a.eseal_admin"]
+    base = log.size(admin, a.id)
+    before = {role: log.entries(admin, a.id, LogFilter(user_id=uid)).total
+              for role, uid in a.users.items()}
     log.append(a.id, [signature(i, user=a.users["employee"], email=a.emails["employee"],
                                 seal=a.seals["contract"]) for i in range(6)])
     clock.advance(days=1)
@@ -74,7 +90,7 @@ def logged(runtime: Runtime, world: World, signer: LogSigner) -> Iterator[Logged
     log.append(world.b.id, [signature(i, user=world.b.users["employee"],
                                       email=world.b.emails["employee"]) for i in range(3)])
     uow.commit()
-    yield Logged(uow, log, clock, world, actors)
+    yield Logged(uow, log, clock, world, actors, base, before, t0)
     uow.close()
 
 
@@ -83,17 +99,20 @@ def seqs(page) -> list[int]:
 
 
 def test_administrators_see_everything_employees_their_own(logged: Logged):
-    a = logged.world.a
+    a, b = logged.world.a, logged.base
     log = logged.log
     for role in ("a.account_admin", "a.eseal_admin"):
-        page = log.entries(logged.actor(role), a.id)
-        assert page.total == 11 and seqs(page) == list(range(10, -1, -1))
-    mine = log.entries(logged.actor("a.employee"), a.id)
-    assert mine.total == 6 and {e.user_id for e in mine.items} == {a.users["employee"]}
-    assert seqs(log.my_entries(logged.actor("a.employee"))) == list(range(5, -1, -1))
+        page = log.entries(logged.actor(role), a.id, page_size=500)
+        assert page.total == b + 11 and seqs(page) == list(range(b + 10, -1, -1))
+    mine = log.entries(logged.actor("a.employee"), a.id, page_size=500)
+    assert mine.total == logged.before["employee"] + 6
+    assert {e.user_id for e in mine.items} == {a.users["employee"]}
+    assert seqs(log.my_entries(logged.actor("a.employee"), logged.mine())) == \
+        list(range(b + 5, b - 1, -1))
     # The grant is about employee2, so they see it with their signatures.
     theirs = log.entries(logged.actor("a.employee2"), a.id)
-    assert theirs.total == 5 and theirs.items[0].kind == EntryKind.GRANT
+    assert theirs.total == logged.before["employee2"] + 5
+    assert theirs.items[0].kind == EntryKind.GRANT and theirs.items[0].seq == b + 10
     # A filter can only narrow what one may see.
     assert log.entries(logged.actor("a.employee"), a.id,
                        LogFilter(user_id=a.users["employee2"])).total == 0
@@ -110,7 +129,7 @@ def test_another_organizations_log_does_not_exist(logged: Logged, role: str):
              lambda: log.consistency_proof(actor, a.id, 1, 2),
              lambda: log.raw_entries(actor, a.id, 0, 10),
              lambda: log.security_events(actor, a.id), lambda: log.verifier_key(actor, a.id),
-             lambda: log.entry(actor, a.id, 0)]
+             lambda: log.entry(actor, a.id, 0), lambda: log.size(actor, a.id)]
     for call in calls:
         with pytest.raises(NotFound) as e:
             call()
@@ -124,27 +143,28 @@ def test_deleted_employees_entries_stay_visible_with_proofs(logged: Logged):
     uow.outbox.drain()
     uow.commit()
     admin = logged.actor("a.eseal_admin")
-    page = logged.log.entries(admin, a.id, LogFilter(user_id=a.users["employee"]))
+    page = logged.log.entries(admin, a.id, LogFilter(user_id=a.users["employee"],
+                                                     kind="signature"))
     assert page.total == 6
-    proof = logged.log.inclusion_proof(admin, a.id, seq=3)
+    proof = logged.log.inclusion_proof(admin, a.id, seq=logged.base + 3)
     assert proof.leaf_hash == merkle.leaf_hash(proof.entry)
     proof.verify()
 
 
 def test_employees_prove_only_their_own_entries(logged: Logged):
-    a = logged.world.a
+    a, b = logged.world.a, logged.base
     emp = logged.actor("a.employee")
-    logged.log.inclusion_proof(emp, a.id, seq=2).verify()
-    entry = logged.log.entry(logged.actor("a.eseal_admin"), a.id, 7)
+    logged.log.inclusion_proof(emp, a.id, seq=b + 2).verify()
+    entry = logged.log.entry(logged.actor("a.eseal_admin"), a.id, b + 7)
     with pytest.raises(NotFound):
-        logged.log.inclusion_proof(emp, a.id, seq=7)
+        logged.log.inclusion_proof(emp, a.id, seq=b + 7)
     with pytest.raises(NotFound):
         logged.log.inclusion_proof(emp, a.id, leaf_hash=entry.leaf_hash)
     with pytest.raises(NotFound):
-        logged.log.entry(emp, a.id, 7)
+        logged.log.entry(emp, a.id, b + 7)
     # Sizes and roots are not secret within the organization.
-    logged.log.consistency_proof(emp, a.id, 3, 11).verify()
-    assert logged.log.checkpoint(emp, a.id).startswith(f"testserver/log/{a.id}\n11\n")
+    logged.log.consistency_proof(emp, a.id, 3, b + 11).verify()
+    assert logged.log.checkpoint(emp, a.id).startswith(f"testserver/log/{a.id}\n{b + 11}\n")
     with pytest.raises(PermissionDenied):
         logged.log.raw_entries(emp, a.id, 0, 10)
     with pytest.raises(PermissionDenied):
@@ -158,23 +178,27 @@ def test_filters(logged: Logged):
     def total(**kw) -> int:
         return log.entries(admin, a.id, LogFilter(**kw)).total
 
-    assert total(seal_id=a.seals["contract"]) == 6
-    assert total(seal_id=a.seals["official"]) == 5
-    assert total(user_id=a.users["employee2"]) == 5
-    start = logged.clock.now - timedelta(days=1)
-    assert total(until=start) == 6
-    assert total(since=start) == 5
-    assert total(since=start.replace(tzinfo=None)) == 5      # a naive time is UTC
-    second_day = logged.clock.now - timedelta(hours=1)
-    assert total(since=second_day, until=second_day + timedelta(hours=2)) == 5
-    assert total(since=start, until=second_day) == 0
-    assert total(file_name="CONTRACT-101") == 1              # substring, any case
-    assert total(file_name="tract-10") == 4
-    assert total(file_name="%") == 0 and total(file_name="_") == 0   # no wildcards
-    digest = log.entries(admin, a.id).items[-1].file_digest
+    def ours(**kw) -> int:
+        return log.entries(admin, a.id, logged.mine(**kw)).total
+
+    assert ours() == 11
+    assert ours(seal_id=a.seals["contract"]) == 6
+    assert ours(seal_id=a.seals["official"]) == 5
+    assert ours(user_id=a.users["employee2"]) == 5
+    start = logged.t0
+    second_day = start + timedelta(days=1)
+    assert total(since=start, until=second_day) == 6
+    assert total(since=second_day) == 5
+    assert total(since=second_day.replace(tzinfo=None)) == 5      # a naive time is UTC
+    assert total(since=second_day, until=second_day + timedelta(hours=1)) == 5
+    assert total(since=start + timedelta(hours=1), until=second_day) == 0
+    assert ours(file_name="CONTRACT-101") == 1              # substring, any case
+    assert ours(file_name="tract-10") == 4
+    assert ours(file_name="%") == 0 and ours(file_name="_") == 0   # no wildcards
+    digest = log.entries(admin, a.id, logged.mine(), order="asc").items[0].file_digest
     assert digest is not None and total(file_digest=digest.upper()) == 1
-    assert total(kind="grant") == 1 and total(kind=EntryKind.SIGNATURE) == 10
-    assert total(api="csc-v2") == 4
+    assert ours(kind="grant") == 1 and ours(kind=EntryKind.SIGNATURE) == 10
+    assert ours(api="csc-v2") == 4
     assert total(seal_id=a.seals["contract"], user_id=a.users["employee2"]) == 0
     for bad, field in ((dict(kind="nope"), "kind"), (dict(file_digest="xyz"), "file_digest"),
                        (dict(file_digest="abc"), "file_digest"),
@@ -186,13 +210,16 @@ def test_filters(logged: Logged):
 
 
 def test_paging_is_stable(logged: Logged):
-    a = logged.world.a
+    a, b = logged.world.a, logged.base
     log, admin = logged.log, logged.actor("a.account_admin")
-    pages = [log.entries(admin, a.id, page=p, page_size=4) for p in (1, 2, 3, 4)]
-    assert [seqs(p) for p in pages] == [[10, 9, 8, 7], [6, 5, 4, 3], [2, 1, 0], []]
+    mine = logged.mine()
+    pages = [log.entries(admin, a.id, mine, page=p, page_size=4) for p in (1, 2, 3, 4)]
+    assert [seqs(p) for p in pages] == [[b + 10, b + 9, b + 8, b + 7], [b + 6, b + 5, b + 4,
+                                                                         b + 3],
+                                        [b + 2, b + 1, b], []]
     assert pages[0].total == 11 and pages[0].pages == 3
-    asc = log.entries(admin, a.id, page=2, page_size=4, order="asc")
-    assert seqs(asc) == [4, 5, 6, 7]
+    asc = log.entries(admin, a.id, mine, page=2, page_size=4, order="asc")
+    assert seqs(asc) == [b + 4, b + 5, b + 6, b + 7]
     for kw, field in ((dict(page=0), "page"), (dict(page_size=0), "page_size"),
                       (dict(page_size=501), "page_size"), (dict(order="up"), "order")):
         with pytest.raises(InvalidInput) as e:
@@ -205,14 +232,14 @@ def parse_csv(text: str) -> list[list[str]]:
 
 
 def test_csv_export(logged: Logged, runtime: Runtime):
-    a = logged.world.a
+    a, b = logged.world.a, logged.base
     log, admin = logged.log, logged.actor("a.eseal_admin")
-    export = log.csv_export(admin, a.id, LogFilter(seal_id=a.seals["official"]))
+    export = log.csv_export(admin, a.id, logged.mine(seal_id=a.seals["official"]))
     text = "".join(export.lines(logged.uow.session))
     assert text.endswith("\r\n")
     rows = parse_csv(text)
     assert rows[0] == CSV_HEADER
-    assert [int(r[0]) for r in rows[1:]] == [6, 7, 8, 9, 10]        # oldest first
+    assert [int(r[0]) for r in rows[1:]] == [b + 6, b + 7, b + 8, b + 9, b + 10]  # oldest first
     grant = dict(zip(CSV_HEADER, rows[-1], strict=True))
     assert grant["kind"] == "grant" and a.users["eseal_admin"] in grant["details"]
     first = dict(zip(CSV_HEADER, rows[1], strict=True))
@@ -231,7 +258,8 @@ def test_csv_export(logged: Logged, runtime: Runtime):
     # An employee's export holds only their entries.
     mine = parse_csv("".join(log.csv_export(logged.actor("a.employee"), a.id)
                              .lines(logged.uow.session)))
-    assert len(mine) == 7 and {r[6] for r in mine[1:]} == {a.users["employee"]}
+    assert len(mine) == 1 + logged.before["employee"] + 6
+    assert {r[6] for r in mine[1:]} == {a.users["employee"]}
 
 
 def test_csv_export_in_chunks(runtime: Runtime, logged: Logged):
@@ -242,7 +270,7 @@ def test_csv_export_in_chunks(runtime: Runtime, logged: Logged):
     logged.uow.session.rollback()
     streamed = "".join(export.stream(runtime.session_factory))
     rows = parse_csv(streamed)
-    assert [int(r[0]) for r in rows[1:]] == list(range(2511))
+    assert [int(r[0]) for r in rows[1:]] == list(range(logged.base + 2511))
     assert "".join(export.lines(logged.uow.session)) == streamed
 
 
@@ -269,12 +297,12 @@ def test_raw_entries_for_verifiers(logged: Logged):
     a = logged.world.a
     admin = logged.actor("a.account_admin")
     rows = logged.log.raw_entries(admin, a.id, 0, 1000)
-    assert [s for s, _ in rows] == list(range(11))
+    assert [s for s, _ in rows] == list(range(logged.base + 11))
     leaves = [merkle.leaf_hash(e) for _, e in rows]
-    stored = logged.log.inclusion_proof(admin, a.id, seq=10)
+    stored = logged.log.inclusion_proof(admin, a.id, seq=logged.base + 10)
     assert stored.root == merkle.root_from_leaves(leaves)
     assert [s for s, _ in logged.log.raw_entries(admin, a.id, 4, 6)] == [4, 5]
-    assert logged.log.raw_entries(admin, a.id, 50, 60) == []
+    assert logged.log.raw_entries(admin, a.id, 5000, 5010) == []
     for start, end, field in ((0, 1001, "end"), (5, 4, "end"), (-1, 3, "start")):
         with pytest.raises(InvalidInput) as e:
             logged.log.raw_entries(admin, a.id, start, end)
@@ -303,7 +331,8 @@ def test_security_events(logged: Logged, runtime: Runtime):
     pending.write(runtime.session_factory, logged.clock)
     assert len(pending) == 0
     admin = logged.actor("a.eseal_admin")
-    page = logged.log.security_events(admin, a.id)
+    ours = SecurityFilter(since=logged.t0)
+    page = logged.log.security_events(admin, a.id, ours)
     assert page.total == 3
     by_reason = {e.reason: e for e in page.items}
     assert by_reason["no_grant"].message == "not granted  this seal"
@@ -311,11 +340,12 @@ def test_security_events(logged: Logged, runtime: Runtime):
         len(by_reason["quota_exhausted"].message) == 1000
     assert by_reason["approval_refused"].remote_addr == "192.0.2.7"
     assert logged.log.security_events(admin, a.id, SecurityFilter(
-        user_id=a.users["employee"])).total == 1
-    assert logged.log.security_events(admin, a.id, SecurityFilter(reason="no_grant")).total == 1
-    assert logged.log.security_events(logged.actor("a.account_admin"), a.id).total == 3
-    assert logged.log.security_events(logged.actor("b.eseal_admin"),
-                                      logged.world.b.id).total == 1
+        since=logged.t0, user_id=a.users["employee"])).total == 1
+    assert logged.log.security_events(admin, a.id, SecurityFilter(
+        since=logged.t0, reason="no_grant")).total == 1
+    assert logged.log.security_events(logged.actor("a.account_admin"), a.id, ours).total == 3
+    assert logged.log.security_events(logged.actor("b.eseal_admin"), logged.world.b.id,
+                                      ours).total == 1
     # Security events are append-only too.
     ev = uow.session.scalars(select(SecurityEvent)).first()
     assert ev is not None

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from sealkeeper.audit import AuditLog, LogEntry, LogHead, LogNode, LogSigner
 from sealkeeper.audit.encoding import decode_entry
+from sealkeeper.audit.models import LOG_ENTRIES
 from sealkeeper.crypto import checkpoint as notes
 from sealkeeper.crypto import merkle
 from sealkeeper.errors import Conflict, CryptoError, InvalidInput, NotFound
@@ -190,7 +191,16 @@ def test_entries_and_nodes_cannot_be_changed_through_the_orm(log: AuditLog, sess
     with pytest.raises(Conflict):
         session.execute(delete(LogNode).where(LogNode.organization_id == org_id))
     session.rollback()
+    with pytest.raises(Conflict):   # the legacy bulk API bypasses the unit of work
+        session.bulk_update_mappings(LogEntry, [{"organization_id": org_id, "seq": 0,
+                                                 "file_name": "x"}])
+    session.rollback()
+    with pytest.raises(Conflict), session.get_bind().connect() as conn:   # Core, no ORM
+        conn.execute(update(LOG_ENTRIES).values(file_name="x"))
+    session.rollback()
     assert len(stored_leaves(session, org_id)) == 4
+    assert {e.file_name for e in session.scalars(select(LogEntry))} == {
+        f"contract-{i}.pdf" for i in range(4)}
 
 
 def test_tampered_nodes_stop_appends_and_checkpoints(log: AuditLog, session: Session,
@@ -242,3 +252,16 @@ def test_concurrent_appends_serialize(runtime: Runtime, signer: LogSigner):
         runs = [(r.user_id, r.approval_id) for r in rows]
         changes = sum(1 for a, b in itertools.pairwise(runs) if a != b)
         assert changes <= 20 * 3 - 1
+
+
+def test_entry_times_never_go_backwards(session: Session, org_id: str, signer: LogSigner):
+    late = FrozenClock()
+    late.advance(hours=1)
+    AuditLog(session, late, base_url=BASE_URL, signer=signer).append(org_id, [signature(0)])
+    early = FrozenClock()                       # another process, its clock an hour behind
+    out = AuditLog(session, early, base_url=BASE_URL, signer=signer).append(
+        org_id, [signature(1), signature(2)])
+    first = session.get(LogEntry, (org_id, 0))
+    assert first is not None
+    assert out[0].created_at == out[1].created_at == first.created_at
+    assert decode_entry(out[1].entry)["time"] == decode_entry(first.entry)["time"]

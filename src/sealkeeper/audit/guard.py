@@ -8,17 +8,20 @@ SQLAlchemy :class:`~sqlalchemy.orm.Session` that refuse, with
   :class:`LogCheckpoint` or :class:`SecurityEvent` (``before_flush``, and the
   mappers' ``before_update`` / ``before_delete`` as a second line);
 * ORM-enabled ``update(...)`` / ``delete(...)`` statements on those classes
-  (``do_orm_execute``).
+  (``do_orm_execute``);
+* any SQLAlchemy ``UPDATE`` / ``DELETE`` statement object on their tables, on
+  every engine (``before_execute``): this also covers the legacy bulk methods
+  (``Session.bulk_update_mappings``) that bypass the unit of work.
 
-Inserts are untouched. Raw SQL outside the ORM is not stopped here; the
-Merkle tree makes it detectable instead.
+Inserts are untouched. Raw SQL strings are not stopped here (the test suite
+empties tables with them); the Merkle tree makes such changes detectable.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Delete, Engine, Update, event
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 
 from sealkeeper.audit.models import LogCheckpoint, LogEntry, LogNode, SecurityEvent
@@ -62,3 +65,16 @@ def _orm_execute(state: ORMExecuteState) -> None:
     for mapper in state.all_mappers:
         if issubclass(mapper.class_, APPEND_ONLY):
             _refuse("update" if state.is_update else "delete", mapper.class_)
+
+
+_TABLES = frozenset(cls.__tablename__ for cls in APPEND_ONLY)
+
+
+@event.listens_for(Engine, "before_execute")
+def _core_execute(_conn: object, clauseelement: object, *_args: object) -> None:
+    if isinstance(clauseelement, Update | Delete):
+        name = getattr(clauseelement.table, "name", None)
+        if name in _TABLES:
+            raise Conflict(f"the usage log is append-only: cannot "
+                           f"{'update' if isinstance(clauseelement, Update) else 'delete'} "
+                           f"rows of {name}")

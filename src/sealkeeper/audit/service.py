@@ -36,7 +36,7 @@ from sealkeeper.audit.models import (
 )
 from sealkeeper.audit.queries import LogFilter, Order, Page, SecurityFilter, check_paging
 from sealkeeper.audit.signer import LogSigner, SignerSource
-from sealkeeper.audit.store import DbNodeStore, lock_head, read_head, write_head
+from sealkeeper.audit.store import DbNodeStore, bulk_insert, lock_head, read_head, write_head
 from sealkeeper.authz import Actor, require_admin, require_member
 from sealkeeper.clock import Clock
 from sealkeeper.crypto import checkpoint as notes
@@ -129,7 +129,8 @@ class AuditLog:
         transaction; returns what was appended (``seq``, ``leaf_hash``, bytes).
 
         Holds the organization's append lock until the caller's transaction
-        ends: commit soon after. All entries of a batch get the same time.
+        ends: commit soon after. All entries of a batch get the same time, never
+        earlier than the previous batch's.
         """
         if not entries:
             return []
@@ -138,8 +139,10 @@ class AuditLog:
                                field="entries")
         columns = [d.columns() for d in entries]
         bodies = [d.body(c) for d, c in zip(entries, columns, strict=True)]  # before locking
-        now = self.clock()
-        size, root = lock_head(self.s, organization_id, now)
+        size, root, last = lock_head(self.s, organization_id, self.clock())
+        # Taken under the lock, and never before the previous batch: entry times
+        # do not decrease along the log, whatever the clocks of several processes.
+        now = max(self.clock(), last)
         store = DbNodeStore(self.s, organization_id)
         front = merkle.frontier(size, store)
         if not hmac.compare_digest(merkle.frontier_root(front), root):
@@ -160,7 +163,7 @@ class AuditLog:
             row.update(cols)
             rows.append(row)
         nodes, new_front = merkle.append_leaves(size, front, [a.leaf_hash for a in out])
-        self.s.execute(insert(_ENTRIES), rows)
+        bulk_insert(self.s, _ENTRIES, rows)
         store.put_nodes(nodes)
         write_head(self.s, organization_id, size + len(rows), merkle.frontier_root(new_front),
                    now)

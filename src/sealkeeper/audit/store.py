@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import Enum
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,10 +22,20 @@ from sealkeeper.crypto import merkle
 from sealkeeper.errors import NotFound
 from sealkeeper.orgs.models import Organization
 
-__all__ = ["DbNodeStore", "Head", "lock_head", "read_head", "write_head"]
+__all__ = ["DbNodeStore", "Head", "LockedHead", "bulk_insert", "lock_head", "read_head",
+           "write_head"]
 
 Head = tuple[int, bytes]
 """(tree size, root hash)."""
+
+
+class LockedHead(NamedTuple):
+    """The head under the append lock; ``updated_at`` is the last append's time."""
+
+    size: int
+    root: bytes
+    updated_at: datetime
+
 
 _NODES = LOG_NODES
 _HEADS = LOG_HEADS
@@ -53,7 +65,7 @@ class DbNodeStore:
     def put_nodes(self, nodes: Sequence[merkle.Node]) -> None:
         """Insert new nodes (one multi-row ``INSERT``); a stored node is never rewritten."""
         if nodes:
-            self.s.execute(insert(_NODES), [
+            bulk_insert(self.s, _NODES, [
                 {"organization_id": self.org, "level": n.level, "idx": n.index,
                  "hash": n.hash} for n in nodes])
 
@@ -67,8 +79,8 @@ def read_head(session: Session, organization_id: str) -> Head:
     return int(row[0]), bytes(row[1])
 
 
-def lock_head(session: Session, organization_id: str, now: datetime) -> Head:
-    """Take the organization's append lock and return its (size, root).
+def lock_head(session: Session, organization_id: str, now: datetime) -> LockedHead:
+    """Take the organization's append lock and return its head.
 
     Creates the head row on the first append (concurrent first appends
     converge on one row: the losers' inserts are ignored).
@@ -108,8 +120,34 @@ def write_head(session: Session, organization_id: str, size: int, root: bytes,
                     .values(size=size, root=root, updated_at=now))
 
 
-def _select_for_update(session: Session, organization_id: str) -> Head | None:
-    row = session.execute(select(_HEADS.c.size, _HEADS.c.root)
+def _select_for_update(session: Session, organization_id: str) -> LockedHead | None:
+    row = session.execute(select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.updated_at)
                           .where(_HEADS.c.organization_id == organization_id)
                           .with_for_update()).first()
-    return None if row is None else (int(row[0]), bytes(row[1]))
+    return None if row is None else LockedHead(int(row[0]), bytes(row[1]), row[2])
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows with one statement.
+
+    On PostgreSQL one ``INSERT ... SELECT * FROM unnest(<one array per
+    column>)`` (about twice as fast as ``executemany`` for a batch of a few
+    hundred rows); elsewhere ``executemany``. Every row has the same keys.
+    """
+    if not rows:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    casts = ", ".join(
+        f"CAST(:c{i} AS {table.c[n].type.compile(bind.dialect)}[])" for i, n in enumerate(names))
+    sql = text(f'INSERT INTO {table.name} ({", ".join(names)}) '  # noqa: S608 (names are ours)
+               f"SELECT * FROM unnest({casts})")
+    session.execute(sql, {f"c{i}": [_plain(r[n]) for r in rows] for i, n in enumerate(names)})
+
+
+def _plain(value: object) -> object:
+    """A value as the driver takes it inside an array (enums by value)."""
+    return value.value if isinstance(value, Enum) else value

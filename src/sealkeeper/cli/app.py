@@ -11,6 +11,7 @@ from rich.console import Console
 from sealkeeper.cli import ca, client_cmds, operator
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime
+from sealkeeper.cli.verify import verify as verify_cmd
 
 app = typer.Typer(no_args_is_help=True, help="sealkeeper: e-seals and cloud hash signing.",
                   pretty_exceptions_enable=False)
@@ -22,6 +23,7 @@ console = Console()
 app.command("login")(client_cmds.login)
 app.command("seals")(client_cmds.seals)
 app.command("sign")(client_cmds.sign)
+app.command("verify")(verify_cmd)
 
 
 @db_app.command("upgrade")

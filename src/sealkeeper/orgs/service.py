@@ -272,6 +272,12 @@ class OrganizationService:
             raise NotFound("domain not found")
         return self._validate_domain(d, method)
 
+    def record_domain_proof(self, d: Domain, method: str) -> Domain:
+        """Validate a domain whose control was just proven (a DNS TXT record, a
+        code mailed to the domain); the caller checked the proof and the right
+        of the actor to ask (:mod:`sealkeeper.console.domain_proofs`)."""
+        return self._validate_domain(d, method)
+
     def _validate_domain(self, d: Domain, method: str) -> Domain:
         taken = self.s.scalar(select(Domain.id).where(
             Domain.name == d.name, Domain.status == DomainStatus.VALIDATED,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sealkeeper.accounts.models import User
+from sealkeeper.audit.drafts import EntryDraft
 from sealkeeper.clock import Clock
 from sealkeeper.config import Settings
 from sealkeeper.crypto import crl as crl_mod
@@ -101,12 +102,22 @@ def serial_hex(serial: int) -> str:
 
 class PkiService:
     def __init__(self, session: Session, clock: Clock, keystore: KeyStore, settings: Settings,
-                 cache: PkiCache) -> None:
+                 cache: PkiCache, log: Callable[[str, EntryDraft], object] | None = None) -> None:
         self.s = session
         self.clock = clock
         self.keystore = keystore
         self.settings = settings
         self.cache = cache
+        self._log = log
+
+    def _record_key_change(self, seal: Seal, row: SealCertificate, action: str,
+                           by: str | None) -> None:
+        if self._log is not None:
+            self._log(seal.organization_id, EntryDraft.rekey(
+                seal_id=seal.seal_id, seal_name=seal.name, seal_type=str(seal.type),
+                by_user_id=by, action=action, certificate_serial=row.serial,
+                certificate_sha256=hashlib.sha256(row.der).hexdigest(),
+                key_fingerprint=row.key_fingerprint))
 
     # -- configuration -------------------------------------------------------
 
@@ -262,18 +273,23 @@ class PkiService:
             return [row.der, *(c.public_bytes(serialization.Encoding.DER) for c in rest)]
         return [row.der, *self.chain_ders()]
 
-    def renew(self, seal: Seal) -> SealCertificate:
+    def renew(self, seal: Seal, by: str | None = None) -> SealCertificate:
         """A new certificate for the same key; the old one stays valid."""
         self._require_usable(seal)
-        return self._issue(seal, self.seal_handle(seal).public_key(), self.clock())
+        row = self._issue(seal, self.seal_handle(seal).public_key(), self.clock())
+        self._record_key_change(seal, row, "renew", by)
+        return row
 
-    def rekey(self, seal: Seal) -> tuple[SealCertificate, bytes | None]:
+    def rekey(self, seal: Seal, by: str | None = None,
+              action: str = "rekey") -> tuple[SealCertificate, bytes | None]:
         """A new key pair and certificate under the same SealID. Returns the old
         key_ref, for the caller to destroy once the change is committed."""
         self._require_usable(seal)
         old_ref = seal.key_ref
         self.provision_seal(seal, self.clock())
-        return self.current_certificate(seal), old_ref
+        row = self.current_certificate(seal)
+        self._record_key_change(seal, row, action, by)
+        return row, old_ref
 
     def csr(self, seal: Seal) -> bytes:
         """A PKCS#10 request (PEM) for the seal's key, for an outside CA."""
@@ -281,15 +297,17 @@ class PkiService:
         req = x509ca.build_csr(self.seal_handle(seal), self._subject(seal))
         return req.public_bytes(serialization.Encoding.PEM)
 
-    def import_chain(self, seal: Seal, chain: bytes) -> SealCertificate:
+    def import_chain(self, seal: Seal, chain: bytes, by: str | None = None) -> SealCertificate:
         """Install a certificate chain an outside CA issued for the seal's key."""
         self._require_usable(seal)
         certs = x509ca.check_chain_matches_key(chain, self.seal_handle(seal).public_key(),
                                                now=self.clock())
         leaf, rest = certs[0], certs[1:]
         chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in rest)
-        return self._store_current(seal, leaf, CertSource.EXTERNAL, None, chain_pem or None,
-                                   self.clock())
+        row = self._store_current(seal, leaf, CertSource.EXTERNAL, None, chain_pem or None,
+                                  self.clock())
+        self._record_key_change(seal, row, "import_certificate", by)
+        return row
 
     def _require_usable(self, seal: Seal) -> None:
         from sealkeeper.seals.models import SealStatus

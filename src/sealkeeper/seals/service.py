@@ -8,10 +8,11 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sealkeeper.accounts.models import User, UserStatus
+from sealkeeper.audit.drafts import EntryDraft
 from sealkeeper.authz import Actor, require_admin, require_eseal_admin
 from sealkeeper.clock import Clock
 from sealkeeper.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +25,9 @@ from sealkeeper.seals.models import (
     SealType,
 )
 from sealkeeper.validation import email_domain
+
+#: Appends an entry to an organization's tamper-evident log (audit layer).
+LogWriter = Callable[[str, EntryDraft], object]
 
 #: Called when a seal is created, to give it a key and certificate (PKI layer).
 SealHook = Callable[[Seal, datetime], None]
@@ -41,11 +45,19 @@ def new_seal_id() -> str:
 class SealService:
     def __init__(self, session: Session, clock: Clock, *,
                  on_create: SealHook | None = None,
-                 on_revoke: RevokeHook | None = None) -> None:
+                 on_revoke: RevokeHook | None = None,
+                 log: LogWriter | None = None) -> None:
         self.s = session
         self.clock = clock
         self._on_create = on_create
         self._on_revoke = on_revoke
+        self._log = log
+
+    def record_status(self, seal: Seal, by: str | None, **details: str) -> None:
+        if self._log is not None:
+            self._log(seal.organization_id, EntryDraft.seal_status(
+                seal_id=seal.seal_id, seal_name=seal.name, seal_type=str(seal.type),
+                status=str(seal.status), by_user_id=by, **details))
 
     # -- creation (internal, called by the organization / employee flows) --
 
@@ -129,8 +141,11 @@ class SealService:
         seal = self._administered(actor, seal_id)
         if seal.status == SealStatus.REVOKED:
             raise Conflict("this seal is revoked; it can never be used again")
-        seal.status = SealStatus.ACTIVE if enabled else SealStatus.DISABLED
-        seal.status_changed_at = self.clock()
+        new = SealStatus.ACTIVE if enabled else SealStatus.DISABLED
+        if seal.status != new:
+            seal.status = new
+            seal.status_changed_at = self.clock()
+            self.record_status(seal, actor.user_id)
         return seal
 
     def revoke(self, actor: Actor, seal_id: str,
@@ -139,10 +154,11 @@ class SealService:
         seal = self._administered(actor, seal_id)
         if seal.status == SealStatus.REVOKED:
             raise Conflict("this seal is already revoked")
-        self.revoke_seal(seal, reason)
+        self.revoke_seal(seal, reason, by=actor.user_id)
         return seal
 
-    def revoke_seal(self, seal: Seal, reason: str = "cessation_of_operation") -> None:
+    def revoke_seal(self, seal: Seal, reason: str = "cessation_of_operation",
+                    by: str | None = None) -> None:
         """Revoke for good (also internal: employee deletion)."""
         if seal.status == SealStatus.REVOKED:
             return
@@ -151,6 +167,7 @@ class SealService:
         seal.status_changed_at = now
         if self._on_revoke is not None:
             self._on_revoke(seal, now, reason)
+        self.record_status(seal, by, reason=reason)
 
     def administered(self, actor: Actor, seal_id: str) -> Seal:
         """A seal of the actor's organization that the actor administers."""
@@ -167,10 +184,20 @@ class SealService:
 class GrantService:
     """Only the e-seal administrator grants and withdraws usage rights."""
 
-    def __init__(self, session: Session, clock: Clock, seals: SealService) -> None:
+    def __init__(self, session: Session, clock: Clock, seals: SealService,
+                 log: LogWriter | None = None) -> None:
         self.s = session
         self.clock = clock
         self.seals = seals
+        self._log = log
+
+    def _record(self, kind: str, seal: Seal, user: User, by: str, **details: str) -> None:
+        if self._log is None:
+            return
+        make = EntryDraft.grant if kind == "grant" else EntryDraft.withdrawal
+        self._log(seal.organization_id, make(
+            seal_id=seal.seal_id, seal_name=seal.name, seal_type=str(seal.type),
+            user_id=user.id, user_email=user.email, by_user_id=by, **details))
 
     def grant(self, actor: Actor, seal_id: str, user_id: str) -> Grant:
         seal = self.seals._administered(actor, seal_id)
@@ -188,6 +215,7 @@ class GrantService:
                   granted_at=self.clock())
         self.s.add(g)
         self.s.flush()
+        self._record("grant", seal, user, actor.user_id)
         return g
 
     def withdraw(self, actor: Actor, seal_id: str, user_id: str) -> Grant:
@@ -198,13 +226,24 @@ class GrantService:
             raise NotFound("this employee holds no grant for this seal")
         g.withdrawn_at = self.clock()
         g.withdrawn_by = actor.user_id
+        user = self.s.get(User, g.user_id)
+        assert user is not None
+        self._record("withdrawal", seal, user, actor.user_id)
         return g
 
-    def withdraw_all_for_user(self, user_id: str, by: str) -> int:
-        result = self.s.execute(
-            update(Grant).where(Grant.user_id == user_id, Grant.withdrawn_at.is_(None))
-            .values(withdrawn_at=self.clock(), withdrawn_by=by))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+    def withdraw_all_for_user(self, user_id: str, by: str,
+                              reason: str = "employee_deleted") -> int:
+        rows = list(self.s.execute(
+            select(Grant, Seal).join(Seal, Seal.id == Grant.seal_pk)
+            .where(Grant.user_id == user_id, Grant.withdrawn_at.is_(None))).tuples())
+        user = self.s.get(User, user_id)
+        now = self.clock()
+        for g, seal in rows:
+            g.withdrawn_at, g.withdrawn_by = now, by
+            if user is not None:
+                self._record("withdrawal", seal, user, by, reason=reason)
+        self.s.flush()
+        return len(rows)
 
     def grants_of_seal(self, actor: Actor, seal_id: str,
                        include_withdrawn: bool = False) -> list[tuple[Grant, User]]:

@@ -6,9 +6,9 @@ HMAC keyed with a pepper that lives in the key store (an HSM, or the master
 key), never in the database.
 
 Five consecutive wrong passwords lock signing until the password is reset.
-Each attempt *claims* a slot before the password is checked (one atomic
-``UPDATE ... WHERE failed_count < 5``, committed at once), so concurrent
-guesses can never evaluate more passwords than the lock allows.
+Checks of one user's password take turns (a row lock held while argon2 runs,
+committed at once), so concurrent guesses can never evaluate more passwords
+than the lock allows, and concurrent right answers never count as failures.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sealkeeper.accounts.models import User, UserStatus
+from sealkeeper.audit.drafts import EntryDraft
 from sealkeeper.authz import Actor, require_account_admin
 from sealkeeper.clock import Clock
 from sealkeeper.crypto.digests import Hashed
@@ -62,13 +63,15 @@ def check_format(password: str, field: str = "approval_password") -> str:
 class ApprovalService:
     def __init__(self, session: Session, clock: Clock, keystore: KeyStore,
                  passwords: PasswordHashing, durable: Durable,
-                 approval_ttl: timedelta) -> None:
+                 approval_ttl: timedelta,
+                 log: Callable[[str, EntryDraft], object] | None = None) -> None:
         self.s = session
         self.clock = clock
         self.keystore = keystore
         self.passwords = passwords
         self.durable = durable
         self.ttl = approval_ttl
+        self._log = log
 
     # -- the password --------------------------------------------------------
 
@@ -120,6 +123,7 @@ class ApprovalService:
             raise Unauthenticated("resetting the approval password needs a fresh login: "
                                   "give your account password", field="account_password")
         self._replace(actor.user_id, self._hash(actor.user_id, new_password))
+        self._record_reset(user, by=user.id)
 
     def admin_reset(self, actor: Actor, org_id: str, user_id: str) -> User:
         """The account administrator clears an employee's approval password; the
@@ -131,7 +135,13 @@ class ApprovalService:
         if user.status == UserStatus.DELETED:
             raise Conflict("this employee is deleted")
         self._replace(user.id, None)
+        self._record_reset(user, by=actor.user_id)
         return user
+
+    def _record_reset(self, user: User, by: str) -> None:
+        if self._log is not None and user.organization_id is not None:
+            self._log(user.organization_id, EntryDraft.approval_password_reset(
+                user_id=user.id, user_email=user.email, by_user_id=by))
 
     def overwrite(self, user_id: str, password: str) -> None:
         """Set a user's approval password without the user (demo seeding only)."""
@@ -160,39 +170,37 @@ class ApprovalService:
         if cred is None or cred.password_hash is None:
             raise Conflict("set your signing approval password first",
                            field="approval_password")
-        stored = cred.password_hash
         now = self.clock()
+        peppered = self._peppered(user_id, password)
 
-        def claim(s: Session) -> int | None:
-            row = s.execute(
-                update(ApprovalCredential)
-                .where(ApprovalCredential.user_id == user_id,
-                       ApprovalCredential.failed_count < MAX_FAILURES)
-                .values(failed_count=ApprovalCredential.failed_count + 1,
-                        locked_at=None, updated_at=now)
-                .returning(ApprovalCredential.failed_count)).first()
-            if row is not None and row[0] >= MAX_FAILURES:
-                s.execute(update(ApprovalCredential)
-                          .where(ApprovalCredential.user_id == user_id)
-                          .values(locked_at=now))
-            return None if row is None else int(row[0])
+        def check(s: Session) -> int | None:
+            """None when locked (nothing evaluated), else the failures after this try."""
+            # The row lock (PostgreSQL) / IMMEDIATE transaction (SQLite) makes
+            # concurrent checks of one user's password take turns, each seeing
+            # the count the previous one committed.
+            row = s.scalar(select(ApprovalCredential)
+                           .where(ApprovalCredential.user_id == user_id)
+                           .with_for_update()
+                           .execution_options(populate_existing=True))
+            if row is None or row.password_hash is None or row.failed_count >= MAX_FAILURES:
+                return None
+            ok = self.passwords.verify(row.password_hash, peppered)
+            row.failed_count = 0 if ok else row.failed_count + 1
+            row.locked_at = now if row.failed_count >= MAX_FAILURES else None
+            row.updated_at = now
+            return row.failed_count
 
-        claimed = self.durable(claim)
-        if claimed is None:
+        failures = self.durable(check)
+        if failures is None:
             raise SigningLocked("signing is locked after too many wrong approval passwords; "
                                 "reset your approval password")
-        if not self.passwords.verify(stored, self._peppered(user_id, password)):
-            left = MAX_FAILURES - claimed
-            raise ApprovalRefused(
-                "wrong signing approval password" +
-                (f" ({left} attempt{'s' if left != 1 else ''} left)" if left
-                 else "; signing is now locked until you reset it"))
-
-        def success(s: Session) -> None:
-            s.execute(update(ApprovalCredential).where(ApprovalCredential.user_id == user_id)
-                      .values(failed_count=0, locked_at=None, updated_at=now))
-
-        self.durable(success)
+        if failures == 0:
+            return
+        left = MAX_FAILURES - failures
+        raise ApprovalRefused(
+            "wrong signing approval password" +
+            (f" ({left} attempt{'s' if left != 1 else ''} left)" if left
+             else "; signing is now locked until you reset it"))
 
     # -- approvals -----------------------------------------------------------
 

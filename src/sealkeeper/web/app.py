@@ -6,8 +6,8 @@ from fastapi import APIRouter, FastAPI
 
 from sealkeeper import __version__
 from sealkeeper.runtime import Runtime
-from sealkeeper.web import pki
-from sealkeeper.web.api import accounts, log, orgs, quota, seals, signing
+from sealkeeper.web import csc, pki
+from sealkeeper.web.api import accounts, log, orgs, quota, seals, signing, verify
 from sealkeeper.web.errors import install_error_handlers
 from sealkeeper.web.limits import BodyLimit
 
@@ -24,10 +24,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     api = APIRouter(prefix=API_PREFIX)
-    for module in (accounts, orgs, seals, quota, signing, log):
+    for module in (accounts, orgs, seals, quota, signing, log, verify):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pki.router)
+    app.include_router(csc.build_router())
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -95,14 +95,14 @@ async def import_certificate(seal_id: str, request: Request, actor: CurrentActor
     for the seal's CSR. The leaf must match the seal's key."""
     body = await request.body()
     seal = uow.seals.administered(actor, seal_id)
-    return CertificateOut.from_row(uow.pki.import_chain(seal, body))
+    return CertificateOut.from_row(uow.pki.import_chain(seal, body, by=actor.user_id))
 
 
 @router.post("/seals/{seal_id}/renew", response_model=CertificateOut)
 def renew(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
     """E-seal administrator: a new certificate for the same key and SealID."""
     seal = uow.seals.administered(actor, seal_id)
-    return CertificateOut.from_row(uow.pki.renew(seal))
+    return CertificateOut.from_row(uow.pki.renew(seal, by=actor.user_id))
 
 
 @router.post("/seals/{seal_id}/rekey", response_model=CertificateOut)
@@ -110,7 +110,7 @@ def rekey(seal_id: str, actor: CurrentActor, uow: UoW) -> CertificateOut:
     """E-seal administrator: a new key pair and certificate under the same SealID; the
     old certificates stay available and valid for the signatures they made."""
     seal = uow.seals.administered(actor, seal_id)
-    row, old_ref = uow.pki.rekey(seal)
+    row, old_ref = uow.pki.rekey(seal, by=actor.user_id)
     if old_ref is not None:
         ref = old_ref
         uow.after_commit(lambda: uow.rt.keystore.destroy(ref))
