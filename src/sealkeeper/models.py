@@ -2,6 +2,13 @@
 
 from sealkeeper.accounts.models import ApiToken, OneTimeToken, User
 from sealkeeper.audit.models import LogCheckpoint, LogEntry, LogHead, LogNode, SecurityEvent
+from sealkeeper.console.models import (
+    ConsoleSession,
+    DomainMailCode,
+    SignInThrottle,
+    TotpCredential,
+)
+from sealkeeper.encryption.models import EncryptionGrant, EncryptionKey
 from sealkeeper.orgs.models import AuthorizationLetter, Domain, Organization
 from sealkeeper.pki.models import CaKey, CrlState, SealCertificate
 from sealkeeper.quota.models import QuotaOrder
@@ -14,8 +21,12 @@ __all__ = [
     "ApprovalCredential",
     "AuthorizationLetter",
     "CaKey",
+    "ConsoleSession",
     "CrlState",
     "Domain",
+    "DomainMailCode",
+    "EncryptionGrant",
+    "EncryptionKey",
     "Grant",
     "LogCheckpoint",
     "LogEntry",
@@ -27,5 +38,7 @@ __all__ = [
     "Seal",
     "SealCertificate",
     "SecurityEvent",
+    "SignInThrottle",
+    "TotpCredential",
     "User",
 ]

@@ -20,6 +20,7 @@ from sealkeeper.audit.security import PendingSecurityEvents, record_security_eve
 from sealkeeper.audit.service import AuditLog
 from sealkeeper.audit.signer import LogSigner
 from sealkeeper.clock import Clock
+from sealkeeper.encryption.service import EncryptionService
 from sealkeeper.mail import Outbox
 from sealkeeper.orgs.employees import EmployeeService
 from sealkeeper.orgs.service import OrganizationService
@@ -116,7 +117,8 @@ class UnitOfWork:
     @cached_property
     def employees(self) -> EmployeeService:
         return EmployeeService(self.session, self.clock, self.accounts, self.orgs, self.seals,
-                               self.grants, self.outbox, self.rt.settings.base_url)
+                               self.grants, self.outbox, self.rt.settings.base_url,
+                               on_delete=lambda u: self.encryption.revoke_user_keys(u.id))
 
     @cached_property
     def quota(self) -> QuotaService:
@@ -148,3 +150,8 @@ class UnitOfWork:
                               quota=self.quota, audit=self.audit, approvals=self.approvals,
                               security=self.security, templates=self.rt.templates,
                               batch_limit=self.rt.settings.sign_batch_limit)
+
+    @cached_property
+    def encryption(self) -> EncryptionService:
+        return EncryptionService(self.session, self.clock, pki=self.pki, audit=self.audit,
+                                 approvals=self.approvals, security=self.security)

@@ -128,3 +128,20 @@ def test_withdrawn_grant_and_disabled_seal_take_effect_at_once(client, world):
                          headers=eseal).status_code == 200
     assert seal not in {s["seal_id"] for s in client.get("/api/v1/me/seals", headers=emp).json()}
     assert client.get(f"/api/v1/seals/{seal}", headers=emp).status_code == 404
+
+
+def test_delete_revokes_the_encryption_keys(world, runtime):
+    from sealkeeper.encryption.models import EncryptionKey, EncryptionKeyStatus
+
+    a = world.a
+    uow = UnitOfWork(runtime)
+    try:
+        colleague = uow.accounts.actor_for(uow.accounts.find_by_email(a.emails["employee2"]))
+        uow.encryption.lookup_user(colleague, a.emails["employee"])  # creates the key
+        admin = uow.accounts.actor_for(uow.accounts.find_by_email(a.emails["account_admin"]))
+        uow.employees.delete(admin, a.id, a.users["employee"])
+        uow.commit()
+        keys = uow.session.query(EncryptionKey).filter_by(user_id=a.users["employee"]).all()
+        assert keys and all(k.status == EncryptionKeyStatus.REVOKED for k in keys)
+    finally:
+        uow.close()

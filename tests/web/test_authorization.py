@@ -142,6 +142,23 @@ CASES = [
     Case("GET", "/api/v1/organizations/{org}/security-events", A_ADMINS),
     Case("GET", "/api/v1/me/log", EVERYONE, org_scoped=False),
     Case("GET", "/api/v1/me/log.csv", EVERYONE, org_scoped=False),
+    # Encryption. The directory serves members of any validated organization.
+    Case("GET", "/api/v1/directory?email=alice@alpha.example", EVERYONE - {"outsider", "operator"},
+         org_scoped=False, overrides={"outsider": 403, "operator": 403}),
+    Case("GET", "/api/v1/me/encryption-keys", EVERYONE, org_scoped=False),
+    Case("POST", "/api/v1/organizations/{org}/encryption-key", {"a.eseal_admin"}, 201,
+         {"algorithm": "ec-p256"}),
+    Case("GET", "/api/v1/organizations/{org}/encryption-grants", A_ADMINS),
+    Case("POST", "/api/v1/organizations/{org}/encryption-grants", {"a.eseal_admin"}, 201,
+         {"user_id": "{user}"}),
+    Case("DELETE", "/api/v1/organizations/{org}/encryption-grants/{grantee}",
+         {"a.eseal_admin"}),
+    # Only the recipient (a.employee) unwraps; a colleague's or another
+    # organization's key does not exist for anyone else (404).
+    Case("POST", "/api/v1/decrypt", {"a.employee"}, 200,
+         {"recipient_info": "{recipient_info}", "file_name": "a.pdf.p7m",
+          "file_digest": DIGEST, "approval_password": "1234"},
+         org_scoped=False, overrides={"outsider": 403, "operator": 403}),
 ]
 for c in CASES:
     c.id = f"{c.method} {c.path}"
@@ -190,6 +207,12 @@ def extras(runtime, world: World, case: Case) -> dict[str, str]:
         employee = acc.actor_for(acc.find_by_email(a.emails["employee"]))
         tok, _ = acc.create_token(employee, "to revoke")
         uow.approvals.set_password(employee, "1234")
+        recipient_info = ""
+        if case.path == "/api/v1/decrypt":
+            recipient_info = _recipient_info(uow, employee)
+        if "/encryption-grants/{grantee}" in case.path:
+            eseal = acc.actor_for(acc.find_by_email(a.emails["eseal_admin"]))
+            uow.encryption.grant(eseal, a.id, a.users["employee"])
         uow.outbox.drain()
         uow.commit()
         first_letter = uow.orgs.letters(admin, a.id)[0].id
@@ -198,7 +221,22 @@ def extras(runtime, world: World, case: Case) -> dict[str, str]:
     return {"org": a.id, "pending": pending.id, "pending_letter": letter_id,
             "letter": first_letter, "invited": invited.id, "order": order.id,
             "token_id": tok.id, "user": a.users["employee2"], "grantee": a.users["employee"],
-            "seal": a.seals["contract"], "domain": a.domain}
+            "seal": a.seals["contract"], "domain": a.domain, "recipient_info": recipient_info}
+
+
+def _recipient_info(uow: UnitOfWork, actor) -> str:
+    """base64 of a recipient info addressed to the actor's encryption key."""
+    from asn1crypto import cms
+    from cryptography import x509
+
+    from sealkeeper.client import crypt
+
+    cert = x509.load_der_x509_certificate(uow.encryption.my_keys(actor)[0].certificate_der)
+    blob = crypt.encrypt_cms(b"document", [cert])
+    info = crypt.recipient_info_for(cms.ContentInfo.load(blob)["content"]["recipient_infos"],
+                                    cert)
+    assert info is not None
+    return base64.b64encode(info).decode()
 
 
 def _fill(value, ids):

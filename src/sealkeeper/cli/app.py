@@ -8,7 +8,7 @@ import os
 import typer
 from rich.console import Console
 
-from sealkeeper.cli import ca, client_cmds, operator
+from sealkeeper.cli import ca, client_cmds, crypt_cmds, operator
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime
 from sealkeeper.cli.verify import verify as verify_cmd
@@ -23,6 +23,8 @@ console = Console()
 app.command("login")(client_cmds.login)
 app.command("seals")(client_cmds.seals)
 app.command("sign")(client_cmds.sign)
+app.command("encrypt")(crypt_cmds.encrypt)
+app.command("decrypt")(crypt_cmds.decrypt)
 app.command("verify")(verify_cmd)
 
 

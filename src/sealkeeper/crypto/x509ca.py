@@ -1,8 +1,9 @@
 """X.509 certificates of sealkeeper's own CA hierarchy, CSRs and imported chains.
 
 Scope: pure functions over a :class:`KeyHandle` (no database, no HTTP) that
-issue the root, issuing CA, OCSP responder, TSA and seal certificates, build
-a CSR for an outside CA and check a certificate chain imported from one.
+issue the root, issuing CA, OCSP responder, TSA, seal and encryption
+certificates, build a CSR for an outside CA and check a certificate chain
+imported from one.
 
 Keys may live in an HSM, so we never hold the issuer's private key: every
 certificate and CSR is built with a throwaway key and re-signed through the
@@ -56,6 +57,7 @@ __all__ = [
     "SigningParams",
     "build_csr",
     "check_chain_matches_key",
+    "issue_encryption_certificate",
     "issue_intermediate",
     "issue_ocsp_responder",
     "issue_root",
@@ -267,6 +269,50 @@ def issue_seal_certificate(issuer_handle: KeyHandle, issuer_cert: x509.Certifica
         builder = builder.add_extension(x509.CertificatePolicies(
             [x509.PolicyInformation(ObjectIdentifier(p), None) for p in policies]),
             critical=False)
+    params = signing_params(issuer_handle, scheme, digest)
+    return _finish(builder, issuer_handle, params, issuer_cert.public_key())
+
+
+def issue_encryption_certificate(issuer_handle: KeyHandle, issuer_cert: x509.Certificate,
+                                 subject_public_key: PublicKeyTypes, *, subject: SealSubject,
+                                 serial: int, not_before: datetime, not_after: datetime,
+                                 urls: PkiUrls, scheme: SignatureScheme | None = None,
+                                 digest: DigestAlgorithm | None = None) -> x509.Certificate:
+    """An encryption certificate for a user or an organization (CMS / S/MIME
+    recipients, PDF public-key security).
+
+    keyUsage (critical) keyEncipherment for an RSA key, keyAgreement for an EC
+    key, and nothing else: the key neither signs nor certifies. EKU
+    emailProtection (non-critical), as mail clients expect; ``not_after`` is
+    clamped to the issuer's own notAfter.
+    """
+    not_before = _start(not_before)
+    not_after = min(as_utc(not_after, "not_after").replace(microsecond=0),
+                    issuer_cert.not_valid_after_utc)
+    if not_after <= not_before:
+        raise InvalidInput("the certificate validity period is empty", field="not_after")
+    is_rsa = isinstance(subject_public_key, rsa.RSAPublicKey)
+    if not is_rsa and not isinstance(subject_public_key, ec.EllipticCurvePublicKey):
+        raise InvalidInput("only EC and RSA subject keys are supported", field="public_key")
+    try:
+        subject_name, alt_names = subject.to_name(), subject.alt_names()
+    except ValueError as e:
+        raise InvalidInput(f"invalid certificate subject: {e}", field="subject") from e
+    usage = x509.KeyUsage(digital_signature=False, content_commitment=False,
+                          key_encipherment=is_rsa, data_encipherment=False,
+                          key_agreement=not is_rsa, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    builder = (
+        _issued_builder(issuer_cert, subject_name, subject_public_key, serial,
+                        not_before, not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                       critical=False)
+    )
+    builder = _add_revocation_info(builder, urls)
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     params = signing_params(issuer_handle, scheme, digest)
     return _finish(builder, issuer_handle, params, issuer_cert.public_key())
 

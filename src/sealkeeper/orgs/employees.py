@@ -4,6 +4,8 @@ the same transaction (their past records stay)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,7 +24,8 @@ from sealkeeper.validation import email_domain, normalize_email, require_text
 class EmployeeService:
     def __init__(self, session: Session, clock: Clock, accounts: AccountService,
                  orgs: OrganizationService, seals: SealService, grants: GrantService,
-                 outbox: Outbox, base_url: str) -> None:
+                 outbox: Outbox, base_url: str,
+                 on_delete: Callable[[User], object] | None = None) -> None:
         self.s = session
         self.clock = clock
         self.accounts = accounts
@@ -31,6 +34,7 @@ class EmployeeService:
         self.grants = grants
         self.outbox = outbox
         self.base_url = base_url
+        self._on_delete = on_delete
 
     def add(self, actor: Actor, org_id: str, email: str, display_name: str) -> User:
         org = self._org(actor, org_id)
@@ -117,6 +121,8 @@ class EmployeeService:
         personal = self.seals.personal_seal_of(user.id)
         if personal is not None:
             self.seals.revoke_seal(personal, "affiliation_changed")
+        if self._on_delete is not None:
+            self._on_delete(user)  # e.g. revoke the encryption keys
         user.status = UserStatus.DELETED
         user.deleted_at = now
         user.password_hash = None

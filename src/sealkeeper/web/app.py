@@ -6,8 +6,10 @@ from fastapi import APIRouter, FastAPI
 
 from sealkeeper import __version__
 from sealkeeper.runtime import Runtime
+from sealkeeper.web import console as web_console
 from sealkeeper.web import csc, pki
 from sealkeeper.web.api import accounts, log, orgs, quota, seals, signing, verify
+from sealkeeper.web.api import crypt as crypt_api
 from sealkeeper.web.errors import install_error_handlers
 from sealkeeper.web.limits import BodyLimit
 
@@ -26,9 +28,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     for module in (accounts, orgs, seals, quota, signing, log, verify):
         api.include_router(module.router)
+    api.include_router(crypt_api.router)
     app.include_router(api)
     app.include_router(pki.router)
     app.include_router(csc.build_router())
+    app.include_router(web_console.router)
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,10 +1,20 @@
-"""The narrow key-store interface: generate, public key, sign a digest, destroy.
+"""The narrow key-store interface: generate, public key, sign a digest, destroy,
+and, for decryption keys only, unwrap a content-encryption key.
 
 A key store is stateless towards the database: :meth:`KeyStore.generate`
 returns an opaque ``key_ref`` (bytes) that the caller stores with the seal.
 For the software store the ref is the private key sealed with AES-256-GCM
 under the master key; for PKCS#11 it names the key object in the token. The
 private key itself never leaves the key store unencrypted.
+
+A key's :class:`KeyPurpose` is fixed when it is generated: a signing key never
+decrypts and a decryption key never signs. Decryption keys offer exactly two
+operations, enough for CMS recipients (RFC 5652): :meth:`KeyStore.decrypt_key`
+(RSAES-OAEP of a wrapped content-encryption key) and
+:meth:`KeyStore.derive_shared` (the raw ECDH secret with a sender's ephemeral
+key; the KDF and AES key unwrap happen outside, in
+:mod:`sealkeeper.crypto.envelope`). Neither reveals anything beyond the content
+key of that one message, which the caller returns to its user anyway.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from sealkeeper.crypto.digests import Hashed
@@ -37,6 +48,26 @@ class SignatureScheme(StrEnum):
     RSA_PKCS1V15 = "rsa-pkcs1v15"
     RSA_PSS = "rsa-pss"      # MGF1 with the digest's hash, salt length = digest size
     #                          unless the caller asks for another (``pss_salt_length``)
+
+
+class KeyPurpose(StrEnum):
+    """What a key may do, fixed at generation."""
+
+    SIGN = "sign"            # sign_digest only
+    DECRYPT = "decrypt"      # decrypt_key (RSA) / derive_shared (EC) only
+
+
+class OaepHash(StrEnum):
+    """Hash of RSAES-OAEP (also the MGF1 hash; the label is always empty).
+
+    SHA-1 is allowed here: OAEP does not rely on collision resistance, and it is
+    the RFC 3560 default that ``openssl cms -keyopt rsa_padding_mode:oaep`` uses.
+    """
+
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    SHA384 = "sha384"
+    SHA512 = "sha512"
 
 
 _RSA_BITS = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072}
@@ -67,7 +98,8 @@ class GeneratedKey:
 class KeyStore(Protocol):
     name: str
 
-    def generate(self, algorithm: KeyAlgorithm, *, label: str) -> GeneratedKey: ...
+    def generate(self, algorithm: KeyAlgorithm, *, label: str,
+                 purpose: KeyPurpose = KeyPurpose.SIGN) -> GeneratedKey: ...
 
     def public_key(self, key_ref: bytes) -> PublicKeyTypes: ...
 
@@ -82,6 +114,20 @@ class KeyStore(Protocol):
 
     def pepper_mac(self, data: bytes) -> bytes:
         """Keyed MAC (HMAC-SHA256) with the pepper held inside the key store."""
+        ...
+
+    def decrypt_key(self, key_ref: bytes, encrypted_key: bytes, oaep_hash: OaepHash) -> bytes:
+        """RSAES-OAEP decryption (MGF1 with ``oaep_hash``, empty label) of a wrapped
+        content-encryption key with an RSA :attr:`KeyPurpose.DECRYPT` key.
+        Raises :class:`CryptoError` when the key is not such a key or the
+        ciphertext does not decrypt."""
+        ...
+
+    def derive_shared(self, key_ref: bytes, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """The ECDH shared secret Z (RFC 5753 / SEC 1: the x-coordinate, as many
+        bytes as the field) of an EC :attr:`KeyPurpose.DECRYPT` key and a
+        sender's ephemeral public key on the same curve. Raises
+        :class:`CryptoError` otherwise."""
         ...
 
 

@@ -4,8 +4,11 @@ Scope: one logged-in session per store, key generation in the token
 (private keys sensitive, non-extractable, persistent), signing a digest with
 the raw mechanisms (``ECDSA``, ``RSA_PKCS`` over a DigestInfo, ``RSA_PKCS_PSS``),
 reading public keys back as ``cryptography`` objects, destroying objects, the
-pepper MAC (``SHA256_HMAC`` with a generic secret key kept in the token), and
-recovery when the token goes away.
+pepper MAC (``SHA256_HMAC`` with a generic secret key kept in the token),
+decryption keys (RSA: decrypt-only, ``RSA_PKCS_OAEP``; EC: derive-only,
+``ECDH1_DERIVE`` with the NULL KDF, the shared secret read back from a
+non-persistent session object that is destroyed at once), and recovery when
+the token goes away.
 
 ``key_ref`` layout (version 1)::
 
@@ -46,9 +49,9 @@ from asn1crypto import algos, core
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from pkcs11 import MGF, Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import KDF, MGF, Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11e
-from pkcs11.types import Key, SignMixin
+from pkcs11.types import DecryptMixin, DeriveMixin, Key, SignMixin
 from pkcs11.util.ec import (
     encode_ec_public_key,
     encode_ecdsa_signature,
@@ -59,6 +62,8 @@ from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.crypto.keystore.base import (
     GeneratedKey,
     KeyAlgorithm,
+    KeyPurpose,
+    OaepHash,
     SignatureScheme,
     check_pss_salt_length,
 )
@@ -115,6 +120,33 @@ _PRIVATE_TEMPLATE: dict[Attribute, Any] = {
     Attribute.DECRYPT: False,
     Attribute.UNWRAP: False,
     Attribute.DERIVE: False,
+}
+# Decryption keys: RSA keys decrypt (OAEP), EC keys derive (ECDH); neither signs.
+_DECRYPT_PUBLIC_TEMPLATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: False,
+    Attribute.VERIFY: False,
+    Attribute.WRAP: False,
+}
+_DECRYPT_PRIVATE_TEMPLATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.SIGN: False,
+    Attribute.UNWRAP: False,
+}
+# The ECDH secret: a session object we may read, destroyed right after.
+_SHARED_SECRET_TEMPLATE: dict[Attribute, Any] = {
+    Attribute.TOKEN: False,
+    Attribute.SENSITIVE: False,
+    Attribute.EXTRACTABLE: True,
+}
+_OAEP_MECHANISMS = {
+    OaepHash.SHA1: (Mechanism.SHA_1, MGF.SHA1),
+    OaepHash.SHA256: (Mechanism.SHA256, MGF.SHA256),
+    OaepHash.SHA384: (Mechanism.SHA384, MGF.SHA384),
+    OaepHash.SHA512: (Mechanism.SHA512, MGF.SHA512),
 }
 _SECRET_TEMPLATE: dict[Attribute, Any] = {
     Attribute.TOKEN: True,
@@ -272,10 +304,15 @@ class Pkcs11KeyStore:
 
     # -- KeyStore interface
 
-    def generate(self, algorithm: KeyAlgorithm, *, label: str) -> GeneratedKey:
+    def generate(self, algorithm: KeyAlgorithm, *, label: str,
+                 purpose: KeyPurpose = KeyPurpose.SIGN) -> GeneratedKey:
         """Generate a key pair in the token (persistent; private key sensitive,
-        non-extractable, sign-only) under a random CKA_ID and ``label``."""
+        non-extractable) under a random CKA_ID and ``label``. A signing key only
+        signs; a decryption key only decrypts (RSA) or derives (EC)."""
         ref = _Ref(KeyAlgorithm(algorithm), secrets.token_bytes(_ID_SIZE))
+        purpose = KeyPurpose(purpose)
+        if purpose is KeyPurpose.DECRYPT:
+            return self._generate_decryption_key(ref, label)
 
         def op(conn: _Connection) -> PublicKeyTypes:
             public_template = dict(_PUBLIC_TEMPLATE)
@@ -346,10 +383,94 @@ class Pkcs11KeyStore:
 
         return self._call(op)
 
+    def decrypt_key(self, key_ref: bytes, encrypted_key: bytes, oaep_hash: OaepHash) -> bytes:
+        """``RSA_PKCS_OAEP`` with an RSA decryption key (see :class:`KeyStore`).
+        Tokens differ in the OAEP hashes they accept (SoftHSM2 2.6: SHA-1 only);
+        a refused one raises :class:`CryptoError`."""
+        ref = _Ref.decode(key_ref)
+        if not ref.algorithm.is_rsa:
+            raise CryptoError("RSA-OAEP needs an RSA decryption key")
+        hash_mech, mgf = _OAEP_MECHANISMS[OaepHash(oaep_hash)]
+        data = bytes(encrypted_key)
+
+        def op(conn: _Connection) -> bytes:
+            key = _find_one(conn.session, ObjectClass.PRIVATE_KEY, ref.cka_id)
+            if not isinstance(key, DecryptMixin):
+                raise CryptoError("this key is not a decryption key")
+            try:
+                out = key.decrypt(data, mechanism=Mechanism.RSA_PKCS_OAEP,
+                                  mechanism_param=(hash_mech, mgf, None))
+            except p11e.GeneralError:
+                # SoftHSM2 answers a ciphertext that fails the OAEP check with
+                # CKR_GENERAL_ERROR. If the token still answers, it was the data:
+                # do not take the token for gone (that would refuse everyone).
+                _probe_token(conn.session)
+                raise CryptoError("the wrapped key does not decrypt with this key") from None
+            assert isinstance(out, bytes)
+            return out
+
+        return self._call(op)
+
+    def derive_shared(self, key_ref: bytes, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """``ECDH1_DERIVE`` (NULL KDF) with an EC decryption key (see :class:`KeyStore`)."""
+        ref = _Ref.decode(key_ref)
+        curve = _CURVES.get(ref.algorithm)
+        if curve is None:
+            raise CryptoError("ECDH needs an EC decryption key")
+        if not isinstance(peer_public_key, ec.EllipticCurvePublicKey) \
+                or not isinstance(peer_public_key.curve, curve[1]):
+            raise CryptoError("the sender's key is not on the decryption key's curve")
+        point = peer_public_key.public_bytes(serialization.Encoding.X962,
+                                             serialization.PublicFormat.UncompressedPoint)
+        size = (peer_public_key.curve.key_size + 7) // 8
+
+        def op(conn: _Connection) -> bytes:
+            key = _find_one(conn.session, ObjectClass.PRIVATE_KEY, ref.cka_id)
+            if not isinstance(key, DeriveMixin):
+                raise CryptoError("this key is not a decryption key")
+            secret = key.derive_key(KeyType.GENERIC_SECRET, size * 8,
+                                    mechanism=Mechanism.ECDH1_DERIVE,
+                                    mechanism_param=(KDF.NULL, None, point),
+                                    template=_SHARED_SECRET_TEMPLATE)
+            try:
+                value = bytes(secret[Attribute.VALUE])
+            finally:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    secret.destroy()
+            if len(value) != size:
+                raise CryptoError("the token returned a shared secret of the wrong size")
+            return value
+
+        return self._call(op)
+
     def close(self) -> None:
         """Close the session (logs out). The store reconnects on its next use."""
         with self._lock:
             self._drop(close=True)
+
+    def _generate_decryption_key(self, ref: _Ref, label: str) -> GeneratedKey:
+        def op(conn: _Connection) -> PublicKeyTypes:
+            public_template = dict(_DECRYPT_PUBLIC_TEMPLATE)
+            private_template = dict(_DECRYPT_PRIVATE_TEMPLATE)
+            if ref.algorithm.is_rsa:
+                key_type, bits = KeyType.RSA, _RSA_BITS[ref.algorithm]
+                capabilities = MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT
+                public_template[Attribute.ENCRYPT] = True
+                private_template.update({Attribute.DECRYPT: True, Attribute.DERIVE: False})
+            else:
+                key_type, bits = KeyType.EC, None
+                capabilities = MechanismFlag.DERIVE
+                public_template[Attribute.ENCRYPT] = False
+                public_template[Attribute.EC_PARAMS] = \
+                    encode_named_curve_parameters(_CURVES[ref.algorithm][0])
+                private_template.update({Attribute.DECRYPT: False, Attribute.DERIVE: True})
+            pub, _ = conn.session.generate_keypair(
+                key_type, bits, id=ref.cka_id, label=label, store=True,
+                capabilities=capabilities, public_template=public_template,
+                private_template=private_template)
+            return _public_from_object(pub, ref.algorithm)
+
+        return GeneratedKey(key_ref=ref.encode(), public_key=self._call(op))
 
     # -- connection handling
 

@@ -3,15 +3,17 @@
 Scope: loading or creating the 32-byte master key, generating EC / RSA keys
 with ``cryptography``, sealing their PKCS#8 DER with AES-256-GCM into an
 opaque ``key_ref``, signing digests from an in-process cache of opened keys,
-and the pepper MAC.
+the pepper MAC, and for decryption keys RSA-OAEP decryption and ECDH.
 
 ``key_ref`` layout (version 1)::
 
     b"SKSW" | version (1 byte) | len(algorithm) (1 byte) | algorithm (ASCII)
             | nonce (12 bytes) | AES-256-GCM ciphertext + tag
 
-The header (everything before the nonce) is the GCM associated data, so the
-algorithm and version cannot be swapped without the tag failing. The AES key
+A decryption key (:attr:`KeyPurpose.DECRYPT`) has the magic ``b"SKSD"``
+instead. The header (everything before the nonce) is the GCM associated data,
+so the algorithm, version and purpose cannot be swapped without the tag
+failing. The AES key
 and the pepper key are derived from the master key with HKDF-SHA256 (distinct
 ``info`` strings); the master key itself is not kept by the store, and is never
 logged, printed or shown in ``repr``.
@@ -42,6 +44,8 @@ from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.crypto.keystore.base import (
     GeneratedKey,
     KeyAlgorithm,
+    KeyPurpose,
+    OaepHash,
     SignatureScheme,
     check_pss_salt_length,
 )
@@ -53,6 +57,7 @@ MASTER_KEY_SIZE = 32
 MASTER_KEY_FILENAME = "master.key"
 
 _MAGIC = b"SKSW"
+_MAGIC_DECRYPT = b"SKSD"
 _VERSION = 1
 _NONCE_SIZE = 12
 _WRAP_INFO = b"sealkeeper key wrap v1"
@@ -78,6 +83,10 @@ _CURVES: dict[KeyAlgorithm, type[ec.EllipticCurve]] = {
     KeyAlgorithm.EC_P384: ec.SECP384R1,
 }
 _RSA_BITS = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072}
+_OAEP_HASHES: dict[OaepHash, type[hashes.HashAlgorithm]] = {
+    OaepHash.SHA1: hashes.SHA1, OaepHash.SHA256: hashes.SHA256,
+    OaepHash.SHA384: hashes.SHA384, OaepHash.SHA512: hashes.SHA512,
+}
 
 
 # --------------------------------------------------------------------------- master key
@@ -188,9 +197,15 @@ def _fsync_dir(directory: Path) -> None:
 
 # --------------------------------------------------------------------------- key refs
 
-def _header(algorithm: KeyAlgorithm) -> bytes:
+def _header(algorithm: KeyAlgorithm, purpose: KeyPurpose = KeyPurpose.SIGN) -> bytes:
     name = algorithm.value.encode("ascii")
-    return _MAGIC + bytes((_VERSION, len(name))) + name
+    magic = _MAGIC_DECRYPT if purpose is KeyPurpose.DECRYPT else _MAGIC
+    return magic + bytes((_VERSION, len(name))) + name
+
+
+def _purpose(key_ref: bytes) -> KeyPurpose:
+    """The purpose a ref's header names (authentic once the ref has opened)."""
+    return KeyPurpose.DECRYPT if bytes(key_ref).startswith(_MAGIC_DECRYPT) else KeyPurpose.SIGN
 
 
 def _parse_ref(key_ref: bytes) -> tuple[KeyAlgorithm, bytes, bytes, bytes]:
@@ -198,7 +213,7 @@ def _parse_ref(key_ref: bytes) -> tuple[KeyAlgorithm, bytes, bytes, bytes]:
     if not isinstance(key_ref, bytes | bytearray | memoryview):
         raise CryptoError("malformed software key reference")
     ref = bytes(key_ref)
-    if len(ref) < len(_MAGIC) + 2 or not ref.startswith(_MAGIC):
+    if len(ref) < len(_MAGIC) + 2 or not ref.startswith((_MAGIC, _MAGIC_DECRYPT)):
         raise CryptoError("malformed software key reference")
     version, name_len = ref[len(_MAGIC)], ref[len(_MAGIC) + 1]
     if version != _VERSION:
@@ -261,9 +276,12 @@ class SoftwareKeyStore:
 
     # -- KeyStore interface
 
-    def generate(self, algorithm: KeyAlgorithm, *, label: str) -> GeneratedKey:
-        """Generate a key and return its sealed ref. ``label`` is not stored."""
+    def generate(self, algorithm: KeyAlgorithm, *, label: str,
+                 purpose: KeyPurpose = KeyPurpose.SIGN) -> GeneratedKey:
+        """Generate a key and return its sealed ref. ``label`` is not stored;
+        ``purpose`` is sealed into the ref's header."""
         algorithm = KeyAlgorithm(algorithm)
+        purpose = KeyPurpose(purpose)
         key: _PrivateKey
         if algorithm.is_rsa:
             key = rsa.generate_private_key(public_exponent=65537,
@@ -273,7 +291,7 @@ class SoftwareKeyStore:
         der = key.private_bytes(serialization.Encoding.DER,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        header = _header(algorithm)
+        header = _header(algorithm, purpose)
         nonce = secrets.token_bytes(_NONCE_SIZE)
         key_ref = header + nonce + self._aead.encrypt(nonce, der, header)
         self._remember(hashlib.sha256(key_ref).digest(), algorithm, key)
@@ -285,6 +303,8 @@ class SoftwareKeyStore:
     def sign_digest(self, key_ref: bytes, hashed: Hashed, scheme: SignatureScheme, *,
                     pss_salt_length: int | None = None) -> bytes:
         algorithm, key = self._open(key_ref)
+        if _purpose(key_ref) is not KeyPurpose.SIGN:
+            raise CryptoError("this key is a decryption key; it does not sign")
         _check_scheme(algorithm, scheme)
         try:
             if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -309,7 +329,38 @@ class SoftwareKeyStore:
         """HMAC-SHA256 under a key derived from the master key (HKDF, "sealkeeper pepper v1")."""
         return hmac.digest(self._pepper_key, data, "sha256")
 
+    def decrypt_key(self, key_ref: bytes, encrypted_key: bytes, oaep_hash: OaepHash) -> bytes:
+        """RSAES-OAEP decryption with an RSA decryption key (see :class:`KeyStore`)."""
+        key = self._decryption_key(key_ref)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise CryptoError("RSA-OAEP needs an RSA decryption key")
+        h = _OAEP_HASHES[OaepHash(oaep_hash)]
+        try:
+            return key.decrypt(bytes(encrypted_key),
+                               padding.OAEP(mgf=padding.MGF1(h()), algorithm=h(), label=None))
+        except ValueError:
+            raise CryptoError("the wrapped key does not decrypt with this key") from None
+
+    def derive_shared(self, key_ref: bytes, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """ECDH with an EC decryption key (see :class:`KeyStore`)."""
+        key = self._decryption_key(key_ref)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise CryptoError("ECDH needs an EC decryption key")
+        if not isinstance(peer_public_key, ec.EllipticCurvePublicKey) \
+                or peer_public_key.curve.name != key.curve.name:
+            raise CryptoError("the sender's key is not on the decryption key's curve")
+        try:
+            return key.exchange(ec.ECDH(), peer_public_key)
+        except ValueError:
+            raise CryptoError("ECDH with the sender's key failed") from None
+
     # -- internals
+
+    def _decryption_key(self, key_ref: bytes) -> _PrivateKey:
+        key = self._open(key_ref)[1]
+        if _purpose(key_ref) is not KeyPurpose.DECRYPT:
+            raise CryptoError("this key is a signing key; it does not decrypt")
+        return key
 
     def _open(self, key_ref: bytes) -> tuple[KeyAlgorithm, _PrivateKey]:
         try:
