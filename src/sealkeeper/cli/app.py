@@ -8,7 +8,7 @@ import os
 import typer
 from rich.console import Console
 
-from sealkeeper.cli import ca, client_cmds, crypt_cmds, operator
+from sealkeeper.cli import ca, client_cmds, crypt_cmds, log_cmds, operator
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime
 from sealkeeper.cli.verify import verify as verify_cmd
@@ -19,6 +19,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(operator.app, name="operator")
 app.add_typer(ca.app, name="ca")
+app.add_typer(log_cmds.app, name="log")
 console = Console()
 app.command("login")(client_cmds.login)
 app.command("seals")(client_cmds.seals)

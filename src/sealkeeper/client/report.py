@@ -29,7 +29,7 @@ pyhanko-certvalidator run whose errors say precisely what failed.
 
 Like the rest of :mod:`sealkeeper.client` this imports no server code: the
 usage-log proofs (RFC 9162 inclusion, C2SP signed-note checkpoints) are
-checked here with the standard library and ``cryptography``. Every failure
+checked by :mod:`sealkeeper.client.logproof`. Every failure
 to read the input is a :class:`~sealkeeper.errors.InvalidInput` with a
 one-line message; nothing else escapes :func:`verify_pdf` and
 :func:`verify_detached`.
@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import hmac
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -56,10 +55,6 @@ from asn1crypto import cms, core, pem
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -83,6 +78,7 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
+from sealkeeper.client import logproof
 from sealkeeper.errors import InvalidInput, SealkeeperError
 
 __all__ = [
@@ -1099,80 +1095,6 @@ def _log_checks(reports: Sequence[SignatureReport], checker: LogChecker | None) 
         r.decide()
 
 
-def _ed25519_or_ec(raw: bytes) -> Ed25519PublicKey | ec.EllipticCurvePublicKey:
-    if raw[:1] == b"\x01":
-        return Ed25519PublicKey.from_public_bytes(raw[1:])
-    if raw[:1] == b"\x02":
-        key = serialization.load_der_public_key(raw[1:])
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            return key
-    raise ValueError("unsupported verifier key type")
-
-
-def _open_checkpoint(note: str, verifier_key: str) -> tuple[str, int, bytes]:
-    """Verify a C2SP signed-note checkpoint; (origin, size, root hash). ValueError if bad."""
-    name, key_id_hex, b64 = verifier_key.strip().split("+", 2)
-    raw = base64.b64decode(b64, validate=True)
-    key = _ed25519_or_ec(raw)
-    material = raw[1:]
-    expected = (hashlib.sha256(material).digest()[:4] if raw[0] == 2 else
-                hashlib.sha256(name.encode() + b"\n" + raw[:1] + material).digest()[:4])
-    if expected.hex() != key_id_hex:
-        raise ValueError("the verifier key's id does not match the key")
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise ValueError("the checkpoint is not a signed note")
-    text, block = note[:split + 1], note[split + 2:-1]
-    verified = False
-    for line in block.split("\n"):
-        who, _, sig_b64 = line.removeprefix("\u2014 ").partition(" ")
-        blob = base64.b64decode(sig_b64, validate=True)
-        if who != name or blob[:4] != expected:
-            continue
-        try:
-            if isinstance(key, Ed25519PublicKey):
-                key.verify(blob[4:], text.encode())
-            else:
-                key.verify(blob[4:], text.encode(), ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature as e:
-            raise ValueError("the checkpoint's signature does not verify") from e
-        verified = True
-    if not verified:
-        raise ValueError(f"the checkpoint is not signed by the log key {name!r}")
-    lines = text[:-1].split("\n")
-    if len(lines) < 3 or not lines[1].isdigit():
-        raise ValueError("malformed checkpoint body")
-    root = base64.b64decode(lines[2], validate=True)
-    if len(root) != 32:
-        raise ValueError("malformed checkpoint root hash")
-    return lines[0], int(lines[1]), root
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes],
-                      root: bytes) -> bool:
-    """RFC 9162 section 2.1.3.2."""
-    if not 0 <= index < size or any(len(p) != 32 for p in path):
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = _node(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = _node(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and hmac.compare_digest(r, root)
-
-
 def check_log_evidence(query: LogQuery, *, organization_id: str, seq: int, entry: bytes,
                        path: Sequence[bytes], tree_size: int, checkpoint: str,
                        verifier_key: str) -> LogCheck:
@@ -1181,10 +1103,11 @@ def check_log_evidence(query: LogQuery, *, organization_id: str, seq: int, entry
     signature. Returns ``verified`` or ``failed`` with the reason."""
     base = LogCheck("failed", organization_id=organization_id, seq=seq, tree_size=tree_size)
     try:
-        origin, size, root = _open_checkpoint(checkpoint, verifier_key)
-    except Exception as e:  # any malformed key or note
-        base.detail = f"the log checkpoint does not verify: {_reason(e)}"
+        cp = logproof.open_checkpoint(checkpoint, verifier_key)
+    except SealkeeperError as e:  # a malformed key or note, or a bad signature
+        base.detail = f"the log checkpoint does not verify: {e.message}"
         return base
+    origin, size, root = cp.origin, cp.size, cp.root_hash
     base.checkpoint_origin = origin
     if not origin.endswith(f"/log/{organization_id}"):
         base.detail = f"the checkpoint is for another log ({origin})"
@@ -1192,7 +1115,7 @@ def check_log_evidence(query: LogQuery, *, organization_id: str, seq: int, entry
     if size != tree_size:
         base.detail = f"the proof is for a tree of {tree_size} entries, the checkpoint {size}"
         return base
-    leaf = hashlib.sha256(b"\x00" + entry).digest()
+    leaf = logproof.leaf_hash(entry)
     base.leaf_hash = leaf.hex()
     try:
         body = json.loads(entry.decode("utf-8"))
@@ -1205,7 +1128,9 @@ def check_log_evidence(query: LogQuery, *, organization_id: str, seq: int, entry
             or body.get("signature_sha256") != query.signature_sha256):
         base.detail = f"log entry {seq} does not record this signature"
         return base
-    if not _verify_inclusion(leaf, seq, size, path, root):
+    try:
+        logproof.verify_inclusion(leaf, seq, size, path, root)
+    except SealkeeperError:
         base.detail = f"the inclusion proof of entry {seq} does not lead to the checkpoint root"
         return base
 
