@@ -72,3 +72,31 @@ def test_login_sign_pdf_and_file(demo, tmp_path):
     r = _run(["sign", str(txt), "--seal", contract, "--password-stdin"], env, stdin="0000\n")
     assert r.returncode == 2 and "approval password" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_sdk_signs_and_verifies(demo, tmp_path):
+    """The Python SDK: list my seals, sign digests, a PDF and a file, verify them."""
+    from sealkeeper.client.api import SealkeeperClient
+    from sealkeeper.crypto.digests import Hashed
+
+    srv, info = demo
+    alice = next(u for u in info["users"] if u["email"] == "alice@example.com")
+    with SealkeeperClient(srv.url, alice["token"]) as sk:
+        seals = {s["type"]: s["seal_id"] for s in sk.my_seals()}
+        assert {"personal", "contract", "invoice"} <= set(seals)
+        cms = sk.sign_digests(seals["invoice"], [("a.xml", Hashed.of(b"<invoice/>"))],
+                              approval_password=alice["approval_password"])
+        assert len(cms) == 1 and cms[0][:1] == b"\x30"
+        pdf = tmp_path / "invoice.pdf"
+        pdf.write_bytes(make_pdf(1))
+        out = tmp_path / "invoice-signed.pdf"
+        sk.sign_pdfs([pdf], seals["invoice"], approval_password=alice["approval_password"],
+                     level="B-T", outputs=[out], box=(50, 50, 170, 170))
+        report = sk.verify(out)
+        assert report.exit_code == 0, report.to_dict()
+        sig = report.signatures[0]
+        assert sig.log is not None and sig.log.status == "verified"
+        txt = tmp_path / "a.txt"
+        txt.write_text("hello")
+        sk.sign_files([txt], seals["personal"], approval_password=alice["approval_password"])
+        assert sk.verify(txt, signature=tmp_path / "a.txt.p7s").exit_code == 0

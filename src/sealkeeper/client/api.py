@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from cryptography import x509
 
-from sealkeeper.client import cades, crypt, pades
+from sealkeeper.client import cades, crypt, pades, report
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.errors import (
     ApprovalRefused,
@@ -190,6 +190,18 @@ class SealkeeperClient:
                                 outputs=outputs,
                                 signer_certificate=chain[0].public_bytes(Encoding.DER),
                                 progress=progress)
+
+    # -- verification --------------------------------------------------------
+
+    def verify(self, path: str | os.PathLike[str], *,
+               signature: str | os.PathLike[str] | None = None,
+               log_check: bool = True, allow_fetching: bool = True) -> report.VerificationReport:
+        """Verify a signed PDF (or a file with its detached ``.p7s``) against this
+        server's root, and look each signature up in the usage log."""
+        log = report.HttpLogChecker(self._http) if log_check else None
+        options = report.VerifyOptions(trust_roots=[report.fetch_server_root(self._http)],
+                                       allow_fetching=allow_fetching, log=log)
+        return report.verify_file(path, options, signature=signature)
 
     # -- encryption ----------------------------------------------------------
 
