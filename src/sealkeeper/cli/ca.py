@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime, unit_of_work
-from sealkeeper.pki.models import CaRole
-from sealkeeper.runtime import Runtime
+
+if TYPE_CHECKING:
+    from sealkeeper.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, help="The certificate authority (root, issuing CA, "
                   "OCSP responder, time-stamping unit).")
@@ -51,6 +54,8 @@ def show() -> None:
 
 
 def show_ca(rt: Runtime) -> None:
+    from sealkeeper.pki.models import CaRole
+
     table = Table("role", "subject", "serial", "valid until")
     with unit_of_work(rt) as uow:
         for role in (CaRole.ROOT, CaRole.ISSUING, CaRole.OCSP, CaRole.TSA):

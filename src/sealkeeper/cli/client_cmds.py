@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,8 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from sealkeeper.cli._errors import handle_errors
-from sealkeeper.client.api import SealkeeperClient
 from sealkeeper.errors import ConfigurationError, InvalidInput
+
+if TYPE_CHECKING:
+    from sealkeeper.client.api import SealkeeperClient
 
 console = Console()
 DEFAULT_STAMP = 120.0
@@ -65,6 +68,8 @@ class ClientConfig:
 
 
 def client() -> SealkeeperClient:
+    from sealkeeper.client.api import SealkeeperClient
+
     cfg = ClientConfig.load()
     return SealkeeperClient(cfg.url, cfg.token)
 
@@ -77,6 +82,8 @@ def login(
                               help="Or store an existing API token."),
 ) -> None:
     """Store the server URL and an API token for the client commands."""
+    from sealkeeper.client.api import SealkeeperClient
+
     if token is None:
         if email is None:
             raise InvalidInput("give --email (to sign in) or --token", field="email")

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from sealkeeper.authz import Actor
-from sealkeeper.config import load_settings
 from sealkeeper.errors import NotFound
-from sealkeeper.runtime import Runtime
-from sealkeeper.services import UnitOfWork
+
+if TYPE_CHECKING:  # the server stack is imported only by the commands that need it
+    from sealkeeper.authz import Actor
+    from sealkeeper.runtime import Runtime
+    from sealkeeper.services import UnitOfWork
 
 
 def open_runtime() -> Runtime:
+    from sealkeeper.config import load_settings
+    from sealkeeper.runtime import Runtime
+
     return Runtime.build(load_settings())
 
 
 @contextmanager
 def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
+    from sealkeeper.services import UnitOfWork
+
     uow = UnitOfWork(rt)
     try:
         yield uow

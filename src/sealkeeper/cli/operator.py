@@ -9,7 +9,6 @@ from rich.table import Table
 from sealkeeper.cli._errors import handle_errors
 from sealkeeper.cli.context import open_runtime, operator_actor, unit_of_work
 from sealkeeper.errors import InvalidInput
-from sealkeeper.orgs.models import OrgStatus
 
 app = typer.Typer(no_args_is_help=True, help="Operator tasks (run on the server).")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organization validation.")
@@ -44,6 +43,8 @@ def create_operator(
 def list_orgs(status: str = typer.Option(None, help="pending, validated or rejected"),
               as_: str = AsOption) -> None:
     """List organizations."""
+    from sealkeeper.orgs.models import OrgStatus
+
     st = None
     if status is not None:
         try:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import typer
@@ -23,16 +24,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sealkeeper.client.report import (
-    HttpLogChecker,
-    SignatureReport,
-    VerificationReport,
-    VerifyOptions,
-    fetch_server_root,
-    load_certificates,
-    verify_file,
-)
 from sealkeeper.errors import InvalidInput, SealkeeperError
+
+if TYPE_CHECKING:  # pyHanko is imported when a file is verified, not at start-up
+    from sealkeeper.client.report import SignatureReport, VerificationReport
 
 __all__ = ["verify"]
 
@@ -109,6 +104,14 @@ def _login_defaults() -> tuple[str | None, str | None]:
 def _run(file: Path, signature: Path | None, trust: list[Path], server: str | None,
          token: str | None, no_log_check: bool, log_key: str | None, offline: bool,
          timeout: float) -> VerificationReport:
+    from sealkeeper.client.report import (
+        HttpLogChecker,
+        VerifyOptions,
+        fetch_server_root,
+        load_certificates,
+        verify_file,
+    )
+
     roots: list[bytes] = []
     for path in trust:
         try:

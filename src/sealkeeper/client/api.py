@@ -15,12 +15,11 @@ import base64
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography import x509
 
-from sealkeeper.client import cades, crypt, pades, report
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.errors import (
     ApprovalRefused,
@@ -40,6 +39,10 @@ _BY_STATUS: dict[int, type[SealkeeperError]] = {
     404: NotFound, 409: Conflict, 413: PayloadTooLarge, 423: SigningLocked,
 }
 _BY_CODE: dict[str, type[SealkeeperError]] = {"approval_refused": ApprovalRefused}
+
+
+if TYPE_CHECKING:  # PDF / CMS machinery is imported on first use, not at start-up
+    from sealkeeper.client import pades, report
 
 
 class ServerError(SealkeeperError):
@@ -165,6 +168,8 @@ class SealkeeperClient:
                   reason: str | None = None, location: str | None = None,
                   progress: Callable[[str, str], None] | None = None) -> list[pades.SignedPdf]:
         """Sign PDFs (PAdES, visible seal stamp) with one approval for the batch."""
+        from sealkeeper.client import pades
+
         lvl = pades.Level.parse(level)
         chain = self.seal_chain(seal_id)
         stamp_png = self.seal_image(seal_id) if stamp and (box or field_name) else None
@@ -186,6 +191,8 @@ class SealkeeperClient:
 
         remote = self.remote_signer(seal_id, approval_password=approval_password,
                                     pades_format=False, timestamp=timestamp)
+        from sealkeeper.client import cades
+
         return cades.sign_files(paths, remote, algorithm=DigestAlgorithm.SHA256,
                                 outputs=outputs,
                                 signer_certificate=chain[0].public_bytes(Encoding.DER),
@@ -198,6 +205,8 @@ class SealkeeperClient:
                log_check: bool = True, allow_fetching: bool = True) -> report.VerificationReport:
         """Verify a signed PDF (or a file with its detached ``.p7s``) against this
         server's root, and look each signature up in the usage log."""
+        from sealkeeper.client import report
+
         log = report.HttpLogChecker(self._http) if log_check else None
         options = report.VerifyOptions(trust_roots=[report.fetch_server_root(self._http)],
                                        allow_fetching=allow_fetching, log=log)
@@ -215,6 +224,8 @@ class SealkeeperClient:
     def encryption_certificate(self, *, email: str | None = None,
                                organization: str | None = None) -> x509.Certificate:
         """The recipient's encryption certificate, checked for encryption use."""
+        from sealkeeper.client import crypt
+
         entry = self.directory(email=email, organization=organization)
         cert = x509.load_der_x509_certificate(base64.b64decode(entry["certificate"]))
         crypt.check_recipient_certificate(cert, email=email)
@@ -260,6 +271,8 @@ class SealkeeperClient:
                       progress: Callable[[str, str], None] | None = None) -> list[Path]:
         """Encrypt files here for employees (by email) and organizations (by id):
         PDFs with PDF public-key security, other files as CMS ``.p7m``."""
+        from sealkeeper.client import crypt
+
         if not to and not to_orgs:
             raise InvalidInput("give at least one recipient (--to or --to-org)", field="to")
         certs = [self.encryption_certificate(email=e) for e in to]
@@ -275,6 +288,8 @@ class SealkeeperClient:
         """Decrypt files encrypted for one of your keys: each file's content key
         is unwrapped by the service (one usage-log entry per file); the file
         itself stays here. Outputs are written with mode 0600."""
+        from sealkeeper.client import crypt
+
         certs = self.my_encryption_certificates()
 
         def transform(path: Path, data: bytes) -> bytes:
@@ -377,6 +392,8 @@ def _each_file(paths: Sequence[str | os.PathLike[str]],
                default_name: Callable[[Path, bytes], Path], *, private: bool,
                transform: Callable[[Path, bytes], bytes], stage: str,
                progress: Callable[[str, str], None] | None) -> list[Path]:
+    from sealkeeper.client import crypt
+
     if outputs is not None and len(outputs) != len(paths):
         raise InvalidInput("give one output per file", field="output")
     done: list[Path] = []
