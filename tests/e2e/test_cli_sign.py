@@ -16,7 +16,7 @@ from server import SEALKEEPER, Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
 from pdfs import make_pdf
-from test_client_pades import pyhanko_report
+from test_client_pades import extract_signatures, pdfsig, pyhanko_report
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,14 @@ def test_login_sign_pdf_and_file(demo, tmp_path):
     pdf = tmp_path / "contract.pdf"
     pdf.write_bytes(make_pdf(2))
     root = x509.load_der_x509_certificate(httpx.get(srv.url + "/pki/root.crt").content)
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(httpx.get(srv.url + "/pki/root.pem").content)
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True,
+                   capture_output=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", "root", "-t", "CT,C,C",
+                    "-i", str(root_pem)], check=True, capture_output=True)
     for level in ("B-B", "B-LTA"):
         out = tmp_path / f"signed-{level}.pdf"
         r = _run(["sign", str(pdf), "--seal", contract, "--level", level, "--page", "1",
@@ -55,6 +63,19 @@ def test_login_sign_pdf_and_file(demo, tmp_path):
         report = pyhanko_report(out, root, long_term=level == "B-LTA")
         assert len(report) == 1
         assert report[0].intact and report[0].valid and report[0].trusted, report
+        # poppler with an NSS database trusting only the server's root
+        text = pdfsig(out, nss)
+        assert "Signature is Valid." in text and "Certificate is Trusted." in text, text
+        # openssl on the CMS and the signed byte ranges, extracted without pyHanko
+        first = extract_signatures(out)[0]
+        (tmp_path / "sig.der").write_bytes(first.contents)
+        (tmp_path / "signed.bin").write_bytes(first.signed)
+        res = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                              "-in", str(tmp_path / "sig.der"), "-content",
+                              str(tmp_path / "signed.bin"), "-CAfile", str(root_pem),
+                              "-purpose", "any", "-out", "/dev/null"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
 
     txt = tmp_path / "notes.txt"
     txt.write_text("minutes of the board meeting\n")
@@ -62,7 +83,6 @@ def test_login_sign_pdf_and_file(demo, tmp_path):
     r = _run(["sign", str(txt), "--seal", contract], env2)
     assert r.returncode == 0, r.stdout + r.stderr
     p7s = tmp_path / "notes.txt.p7s"
-    (tmp_path / "root.pem").write_bytes(httpx.get(srv.url + "/pki/root.pem").content)
     res = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
                           str(p7s), "-content", str(txt), "-CAfile", str(tmp_path / "root.pem"),
                           "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
