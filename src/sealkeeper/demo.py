@@ -26,7 +26,7 @@ from sealkeeper.orgs.letters import UploadedFile
 from sealkeeper.orgs.models import Organization, OrgStatus
 from sealkeeper.runtime import Runtime
 from sealkeeper.seals.models import SealType
-from sealkeeper.services import UnitOfWork
+from sealkeeper.services import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,8 @@ def seed(rt: Runtime) -> dict[str, Any]:
     path = rt.settings.data_dir / "demo.json"
     previous = _read(path)
     old_users = {u["email"]: u for u in previous.get("users", [])}
-    uow = UnitOfWork(rt)
-    try:
+    with unit_of_work(rt) as uow:
         out = _seed(uow, old_users)
-        uow.commit()
-    except BaseException:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
     out["base_url"] = rt.settings.base_url
     _write(path, out)
     return out

@@ -7,7 +7,8 @@ commits (and only then sends queued mail). Services never commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from typing import TypeVar
@@ -34,6 +35,21 @@ from sealkeeper.signing.service import SigningService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@contextmanager
+def unit_of_work(runtime: Runtime) -> Iterator[UnitOfWork]:
+    """One transaction: committed when the block ends normally, rolled back
+    (refusals still recorded) when it raises. Every transport uses this."""
+    uow = UnitOfWork(runtime)
+    try:
+        yield uow
+        uow.commit()
+    except BaseException:
+        uow.rollback()
+        raise
+    finally:
+        uow.close()
 
 
 class UnitOfWork:

@@ -23,17 +23,10 @@ def open_runtime() -> Runtime:
 
 @contextmanager
 def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
-    from sealkeeper.services import UnitOfWork
+    from sealkeeper.services import unit_of_work as transaction
 
-    uow = UnitOfWork(rt)
-    try:
+    with transaction(rt) as uow:
         yield uow
-        uow.commit()
-    except BaseException:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
 
 
 def operator_actor(uow: UnitOfWork, email: str | None) -> Actor:

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sealkeeper.authz import Actor
 from sealkeeper.errors import Unauthenticated
 from sealkeeper.runtime import Runtime
-from sealkeeper.services import UnitOfWork
+from sealkeeper.services import UnitOfWork, unit_of_work
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -20,17 +20,10 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def get_uow(request: Request) -> Iterator[UnitOfWork]:
-    uow = UnitOfWork(get_runtime(request))
-    try:
+    # scope="function" (below): the commit runs before the response is sent, so a
+    # client never receives an answer whose effects are not committed.
+    with unit_of_work(get_runtime(request)) as uow:
         yield uow
-        # scope="function": this runs before the response is sent, so a client
-        # never receives an answer whose effects are not committed.
-        uow.commit()
-    except BaseException:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
