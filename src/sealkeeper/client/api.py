@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from cryptography import x509
 
+from sealkeeper.client.files import write_atomically
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed
 from sealkeeper.errors import (
     ApprovalRefused,
@@ -392,8 +393,7 @@ def _each_file(paths: Sequence[str | os.PathLike[str]],
                default_name: Callable[[Path, bytes], Path], *, private: bool,
                transform: Callable[[Path, bytes], bytes], stage: str,
                progress: Callable[[str, str], None] | None) -> list[Path]:
-    from sealkeeper.client import crypt
-
+    """Read each file, transform it, write the result atomically beside it."""
     if outputs is not None and len(outputs) != len(paths):
         raise InvalidInput("give one output per file", field="output")
     done: list[Path] = []
@@ -406,7 +406,7 @@ def _each_file(paths: Sequence[str | os.PathLike[str]],
         target = Path(outputs[i]) if outputs is not None else default_name(path, data)
         if target.resolve() == path.resolve():
             raise InvalidInput(f"the output for {path.name} would overwrite it", field="output")
-        crypt.write_file(target, transform(path, data), private=private)
+        write_atomically(target, transform(path, data), private=private)
         done.append(target)
         if progress is not None:
             progress(stage, path.name)

@@ -14,10 +14,10 @@ FILE.p7s -content FILE -CAfile ROOT.pem``.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sealkeeper.client.files import write_atomically
 from sealkeeper.client.verify import check_signature_for_digest
 from sealkeeper.crypto.digests import DigestAlgorithm, Hashed, hash_file
 from sealkeeper.errors import CryptoError, InvalidInput
@@ -38,24 +38,6 @@ def digest_file(path: str | os.PathLike[str],
     except OSError as e:
         raise InvalidInput(f"{Path(path).name} cannot be read: {e.strerror}",
                            field="file") from e
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write through a new hidden sibling file (usual permissions), then rename."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInput(f"{target.name} cannot be written: {e.strerror}",
-                           field="output") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sign_files(
@@ -97,7 +79,7 @@ def sign_files(
     for f, d, der in zip(files, digests, signatures, strict=True):
         check_signature_for_digest(der, d, what=f.name, signer_certificate=signer_certificate)
     for f, target, der in zip(files, targets, signatures, strict=True):
-        _write_atomically(target, bytes(der))
+        write_atomically(target, bytes(der))
         if progress:
             progress("signed", f.name)
     return [bytes(s) for s in signatures]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import email
 import io
-import os
 import secrets
 import struct
 from collections.abc import Callable, Sequence
@@ -58,7 +57,6 @@ __all__ = [
     "encrypted_name",
     "is_pdf",
     "recipient_info_for",
-    "write_file",
 ]
 
 Unwrap = Callable[[bytes], bytes]
@@ -510,24 +508,3 @@ def decrypted_name(path: Path, data: bytes) -> Path:
     if path.suffix.lower() in (".p7m", ".p7", ".cms", ".pem", ".eml"):
         return path.with_name(path.stem)
     return path.with_name(path.name + ".decrypted")
-
-
-def write_file(target: Path, data: bytes, *, private: bool = False) -> None:
-    """Write through a hidden sibling file, then rename; ``private`` files
-    (decrypted content) get mode 0600."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                     0o600 if private else 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInput(f"{target.name} cannot be written: {e.strerror}",
-                           field="output") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
