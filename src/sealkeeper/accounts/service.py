@@ -157,6 +157,13 @@ class AccountService:
         seal_ids = frozenset(tok.seal_ids) if tok.seal_ids is not None else None
         return replace(self.actor_for(user), token_seal_ids=seal_ids, token_id=tok.id)
 
+    def refused_token_owner(self, plaintext: str) -> User | None:
+        """The user of a revoked token, or of a token whose account is no longer
+        active (deleted, disabled): whom a refused token speaks for. None for a
+        token that never existed."""
+        tok = self.s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(plaintext)))
+        return self.s.get(User, tok.user_id) if tok is not None else None
+
     def actor_for(self, user: User) -> Actor:
         org = self.s.get(Organization, user.organization_id) if user.organization_id else None
         validated = org is not None and org.status == OrgStatus.VALIDATED

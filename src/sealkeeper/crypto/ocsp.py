@@ -177,11 +177,15 @@ def build_response(responder_handle: KeyHandle, responder_cert: x509.Certificate
                    issuer_cert: x509.Certificate, request: ParsedOcspRequest,
                    status_lookup: Callable[[int], CertStatusInfo], now: datetime,
                    next_update_seconds: int, *, scheme: SignatureScheme | None = None,
-                   digest: DigestAlgorithm | None = None) -> bytes:
+                   digest: DigestAlgorithm | None = None,
+                   backdate: timedelta = timedelta(0)) -> bytes:
     """A successful OCSPResponse (DER) signed by the delegated responder.
 
     ``status_lookup`` is called only for serials whose CertID names
-    ``issuer_cert``; ``next_update_seconds`` <= 0 omits nextUpdate.
+    ``issuer_cert``; ``next_update_seconds`` <= 0 omits nextUpdate. thisUpdate
+    is ``now - backdate`` (never before a revocation it reports), so relying
+    parties whose clocks run up to ``backdate`` behind take it as current;
+    producedAt is ``now``.
     """
     now = as_utc(now, "now").replace(microsecond=0)
     issuer_der = issuer_cert.public_bytes(serialization.Encoding.DER)
@@ -191,10 +195,14 @@ def build_response(responder_handle: KeyHandle, responder_cert: x509.Certificate
     for item in request.requests:
         info = (status_lookup(item.serial) if _names_issuer(item, issuer_der)
                 else CertStatusInfo.unknown())
+        this_update = now - backdate
+        if info.revoked_at is not None:
+            revoked = as_utc(info.revoked_at, "revoked_at").replace(microsecond=0)
+            this_update = min(now, max(this_update, revoked))
         single: dict[str, object] = {
             "cert_id": asn1_ocsp.CertId.load(item.cert_id_der),
             "cert_status": _cert_status(info),
-            "this_update": now,
+            "this_update": this_update,
         }
         if next_update_seconds > 0:
             single["next_update"] = next_update

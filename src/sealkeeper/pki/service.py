@@ -36,6 +36,11 @@ from sealkeeper.orgs.models import Organization
 from sealkeeper.pki.models import CaKey, CaRole, CertSource, CertStatus, CrlState, SealCertificate
 from sealkeeper.seals.models import Seal, SealType
 
+#: CRLs and OCSP responses are dated (thisUpdate) this much before they are
+#: made, so that relying parties whose clocks run up to this much behind ours
+#: take them as current (docs/operations.md, "Clocks").
+REVOCATION_BACKDATE = timedelta(minutes=5)
+
 REASONS = {
     "unspecified": x509.ReasonFlags.unspecified,
     "key_compromise": x509.ReasonFlags.key_compromise,
@@ -385,8 +390,10 @@ class PkiService:
                                 x509.ReasonFlags.unspecified)))
         number = (state.number + 1) if state is not None else 1
         next_update = now + timedelta(hours=self.settings.crl_validity_hours)
-        der = crl_mod.build_crl(issuer.handle, issuer.certificate, entries, number, now,
-                                next_update)
+        # Dated REVOCATION_BACKDATE early (never before a revocation it lists).
+        this_update = max([now - REVOCATION_BACKDATE, *(e.revoked_at for e in entries)])
+        der = crl_mod.build_crl(issuer.handle, issuer.certificate, entries, number,
+                                min(this_update, now), next_update)
         if state is None:
             self.s.add(CrlState(issuer_key_id=issuer.id, number=number, this_update=now,
                                 next_update=next_update, der=der, stale=False))
@@ -403,7 +410,8 @@ class PkiService:
         responder, issuing = self.key(CaRole.OCSP), self.key(CaRole.ISSUING)
         return ocsp_mod.build_response(responder.handle, responder.certificate,
                                        issuing.certificate, request, self.status_of,
-                                       self.clock(), self.settings.ocsp_validity_seconds)
+                                       self.clock(), self.settings.ocsp_validity_seconds,
+                                       backdate=REVOCATION_BACKDATE)
 
     def _tsa(self) -> TimeStampAuthority:
         tsa = self.key(CaRole.TSA)

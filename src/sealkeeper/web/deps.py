@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sealkeeper.audit.security import SecurityEventDraft
 from sealkeeper.authz import Actor
 from sealkeeper.errors import Unauthenticated
 from sealkeeper.runtime import Runtime
@@ -45,7 +46,28 @@ def get_actor(request: Request, uow: UoW) -> Actor:
         raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
     if len(token) > 200:
         raise Unauthenticated("invalid or revoked API token")
-    return uow.accounts.actor_from_token(token)
+    try:
+        return uow.accounts.actor_from_token(token)
+    except Unauthenticated as e:
+        # A real token that is revoked, or whose account was deleted or disabled
+        # (e.g. between an approval and the signature), goes into the security
+        # log of the account's organization; an unknown token names no one.
+        owner = uow.accounts.refused_token_owner(token)
+        if owner is not None:
+            path = request.url.path
+            uow.security.add(SecurityEventDraft(
+                action="authenticate", reason=e.code,
+                message=f"{e.message}: {request.method} {path[:200]} (account {owner.status})",
+                organization_id=owner.organization_id, user_id=owner.id,
+                api=_api_of(path)))
+        raise
+
+
+def _api_of(path: str) -> str:
+    for version in ("v1", "v2"):
+        if path.startswith(f"/csc/{version}/"):
+            return f"csc-{version}"
+    return "native"
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor, scope="function")]
