@@ -61,7 +61,8 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, sqlite_busy_ms: int = 30_000, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite writers wait ``sqlite_busy_ms`` for the lock."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
@@ -74,7 +75,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(sqlite_busy_ms)}")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -46,8 +46,8 @@ class Runtime:
               clock: Clock = utcnow, keystore: KeyStore | None = None) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.effective_database_url
-        pool = {} if url.startswith("sqlite") else {
-            "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        # Enough connections for the worker's thread pool (40 threads by default).
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
         engine = engine if engine is not None else make_engine(url, **pool)
         return cls(settings=settings, engine=engine,
                    session_factory=make_session_factory(engine),

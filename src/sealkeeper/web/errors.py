@@ -12,7 +12,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealkeeper import errors as e
@@ -64,6 +65,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return (f"{field}: {msg}" if field else msg), field
 
 
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.SealkeeperError)
     async def _domain(_: Request, exc: e.SealkeeperError) -> JSONResponse:
@@ -93,6 +99,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database refused a value: %s", type(exc.orig).__name__)
         return JSONResponse(error_body("invalid_request", "a value has invalid characters"),
                             status_code=400)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: Exception) -> JSONResponse:
+        # Overload, not a fault: every connection is busy (pool timeout) or the
+        # database is locked (SQLite's single writer). Nothing was committed.
+        if isinstance(exc, OperationalError) and not _is_busy(exc):
+            log.exception("database error")
+            return JSONResponse(error_body("internal_error", "internal error"),
+                                status_code=500)
+        log.warning("database busy: %s", type(exc).__name__)
+        return JSONResponse(error_body("busy", "the service is busy; retry in a moment"),
+                            status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
