@@ -207,7 +207,8 @@ class SigningService:
             hashes = [d.digest for d in documents]
             _same_algorithm(hashes)
             approval_id = self._approve(actor, seal, hashes, password, approval)
-            self._consume_quota(seal, len(documents))
+            if self.quota.balance_of(seal.organization_id) < len(documents):
+                self._consume_quota(seal, len(documents))  # refuses, whole batch
             key_alg = KeyAlgorithm(seal.key_algorithm or "")
             sch = _scheme(key_alg, scheme)
             handle = self.pki.seal_handle(seal)
@@ -223,6 +224,9 @@ class SigningService:
                     token = self.pki.timestamp_token(Hashed.of(signature, doc.digest.algorithm))
                     unsigned = [timestamp_attribute(token)]
                 out.append((doc, template.assemble(attrs, signature, unsigned), signature))
+            # Quota and log entries are written together, after every external call
+            # (key store, TSA): a failure there consumes nothing.
+            self._consume_quota(seal, len(documents))
             rows = self._log(actor, seal, [(d.file_name, d.digest, sig) for d, _, sig in out],
                              api, approval_id, "cades" if not pades else "pades")
             return SignResult(seal=seal, certificate=cert, chain=self.pki.chain_of(cert),
@@ -244,11 +248,13 @@ class SigningService:
             seal, cert = self.usable_seal(actor, seal_id)
             _same_algorithm(hashes)
             approval_id = self._approve(actor, seal, hashes, password, approval)
-            self._consume_quota(seal, len(hashes))
+            if self.quota.balance_of(seal.organization_id) < len(hashes):
+                self._consume_quota(seal, len(hashes))  # refuses, whole batch
             sch = _scheme(KeyAlgorithm(seal.key_algorithm or ""), scheme)
             handle = self.pki.seal_handle(seal)
             salt = pss_salt_length if sch is SignatureScheme.RSA_PSS else None
             sigs = [handle.sign(h, sch, pss_salt_length=salt) for h in hashes]
+            self._consume_quota(seal, len(hashes))
             rows = self._log(actor, seal, [("", h, s) for h, s in zip(hashes, sigs, strict=True)],
                              api, approval_id, "raw")
             result = SignResult(seal=seal, certificate=cert, chain=self.pki.chain_of(cert),
