@@ -44,7 +44,10 @@ def unit_of_work(runtime: Runtime) -> Iterator[UnitOfWork]:
     uow = UnitOfWork(runtime)
     try:
         yield uow
-        uow.commit()
+        if uow.failed:  # the transport answered with an error it rendered itself
+            uow.rollback()
+        else:
+            uow.commit()
     except BaseException:
         uow.rollback()
         raise
@@ -58,6 +61,9 @@ class UnitOfWork:
         self.session = session if session is not None else runtime.session_factory()
         self.outbox = Outbox()
         self.security = PendingSecurityEvents()
+        #: Set by a transport that turned an error into a response itself (so the
+        #: exception never reached the unit of work): roll back, do not commit.
+        self.failed = False
         self._after_commit: list[Callable[[], None]] = []
 
     @property

@@ -24,7 +24,16 @@ def get_uow(request: Request) -> Iterator[UnitOfWork]:
     # scope="function" (below): the commit runs before the response is sent, so a
     # client never receives an answer whose effects are not committed.
     with unit_of_work(get_runtime(request)) as uow:
+        request.state.uow = uow
         yield uow
+
+
+def fail_request(request: Request) -> None:
+    """A route class that renders errors itself calls this, so that the request's
+    unit of work rolls back instead of committing what the failed call wrote."""
+    uow = getattr(request.state, "uow", None)
+    if uow is not None:
+        uow.failed = True
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

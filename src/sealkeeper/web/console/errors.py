@@ -28,6 +28,7 @@ from starlette.requests import Request
 from sealkeeper import errors as e
 from sealkeeper.console.throttle import TooManyAttempts
 from sealkeeper.web.console.templating import render
+from sealkeeper.web.deps import fail_request
 from sealkeeper.web.errors import status_for
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class ConsoleRoute(APIRoute):
             try:
                 response = await handler(request)
             except Exception as exc:
+                fail_request(request)
                 response = _error_response(request, exc)
             return _finish(request, response)
 

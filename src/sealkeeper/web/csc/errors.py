@@ -38,6 +38,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealkeeper import errors as e
+from sealkeeper.web.deps import fail_request
 
 log = logging.getLogger("sealkeeper.csc")
 
@@ -156,6 +157,7 @@ class CscRoute(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:
+                fail_request(request)
                 version, method = _split(request.url.path)
                 err = translate(exc, request, version, method)
                 log.info("CSC %s %s refused %d %s: %s (user=%s credentialID=%s)",
