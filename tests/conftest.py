@@ -54,6 +54,7 @@ class Databases:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.engines: dict[str, Engine] = {}
+        self.dirty: set[str] = set()
 
     def get(self, backend: str) -> Engine:
         if backend not in self.engines:
@@ -63,9 +64,11 @@ class Databases:
                 engine = _pg_engine()
             upgrade(engine)
             self.engines[backend] = engine
+        self.dirty.add(backend)
         return self.engines[backend]
 
     def clean(self, backend: str) -> None:
+        self.dirty.discard(backend)
         engine = self.engines[backend]
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
         with engine.begin() as c:
@@ -93,6 +96,14 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
     dbs = Databases(tmp_path_factory.mktemp("db"))
     yield dbs
     dbs.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_databases(databases: Databases) -> Iterator[None]:
+    """Whatever a test wrote, also when it failed, is gone before the next one."""
+    yield
+    for backend in sorted(databases.dirty):
+        databases.clean(backend)
 
 
 @pytest.fixture(params=BACKENDS)

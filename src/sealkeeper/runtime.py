@@ -58,5 +58,10 @@ class Runtime:
                    mailer=Mailer(settings), keystore=keystore or build_keystore_from(settings),
                    pki_cache=PkiCache(), templates=TemplateCache(), clock=clock)
 
+    @property
+    def db_concurrency(self) -> int:
+        """How many requests may hold a database connection at once."""
+        return self.settings.db_pool_size + self.settings.db_max_overflow
+
     def dispose(self) -> None:
         self.engine.dispose()

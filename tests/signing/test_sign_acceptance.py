@@ -221,4 +221,3 @@ def test_fifty_concurrent_requests_with_quota_ten(tmp_path, databases):
         page = uow.audit.entries(admin, a.id, LogFilter(kind="signature"))
         assert page.total == 10
         uow.close()
-    databases.clean("postgresql")

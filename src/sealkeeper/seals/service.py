@@ -235,7 +235,7 @@ class GrantService:
                               reason: str = "employee_deleted") -> int:
         rows = list(self.s.execute(
             select(Grant, Seal).join(Seal, Seal.id == Grant.seal_pk)
-            .where(Grant.user_id == user_id, Grant.withdrawn_at.is_(None))).tuples())
+            .where(Grant.user_id == user_id, Grant.withdrawn_at.is_(None))))
         user = self.s.get(User, user_id)
         now = self.clock()
         for g, seal in rows:
@@ -255,7 +255,7 @@ class GrantService:
              .where(Grant.seal_pk == seal.id).order_by(Grant.granted_at))
         if not include_withdrawn:
             q = q.where(Grant.withdrawn_at.is_(None))
-        return [(g, u) for g, u in self.s.execute(q).tuples()]
+        return [(g, u) for g, u in self.s.execute(q)]
 
     def _grantable_user(self, org_id: str, user_id: str) -> User:
         user = self.s.get(User, user_id) if isinstance(user_id, str) else None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from sealkeeper import __version__
@@ -17,7 +22,17 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    slots = runtime.db_concurrency
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Every request holding a database slot can get a worker thread.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, slots + 8)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sealkeeper API", version=__version__,
         description="E-seal management and cloud hash signing. Authenticate with "
                     "'Authorization: Bearer <personal API token>'.",
@@ -25,6 +40,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.db_slots = asyncio.Semaphore(slots)
     api = APIRouter(prefix=API_PREFIX)
     for module in (accounts, orgs, seals, quota, signing, log, verify):
         api.include_router(module.router)

@@ -3,7 +3,7 @@ committed before the response is sent) and the authenticated actor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,7 +20,18 @@ def get_runtime(request: Request) -> Runtime:
     return rt
 
 
-def get_uow(request: Request) -> Iterator[UnitOfWork]:
+async def db_slot(request: Request) -> AsyncIterator[None]:
+    """At most as many requests hold a database connection as the pool has; the
+    others wait here, on the event loop, not in a worker thread. Without it, with
+    more requests than connections, requests holding a connection (idle between
+    dependencies) could wait for a thread while every thread waits for a
+    connection: a deadlock broken only by the pool timeout."""
+    async with request.app.state.db_slots:
+        yield
+
+
+def get_uow(request: Request,
+            _slot: Annotated[None, Depends(db_slot, scope="function")]) -> Iterator[UnitOfWork]:
     # scope="function" (below): the commit runs before the response is sent, so a
     # client never receives an answer whose effects are not committed.
     with unit_of_work(get_runtime(request)) as uow:
