@@ -75,7 +75,17 @@ class PkiCache:
     def __init__(self) -> None:
         self._keys: dict[str, LoadedKey] = {}
         self._tsas: dict[str, TimeStampAuthority] = {}
+        self._chains: dict[str, tuple[bytes, ...]] = {}
         self._lock = threading.Lock()
+
+    def chain(self, cert_id: str, build: Callable[[], list[bytes]]) -> list[bytes]:
+        """A seal certificate's chain (a certificate row never changes its chain)."""
+        hit = self._chains.get(cert_id)
+        if hit is None:
+            hit = tuple(build())
+            with self._lock:
+                self._chains[cert_id] = hit
+        return list(hit)
 
     def tsa(self, key: LoadedKey, build: Callable[[], TimeStampAuthority]) -> TimeStampAuthority:
         hit = self._tsas.get(key.id)
@@ -273,10 +283,15 @@ class PkiService:
 
     def chain_of(self, row: SealCertificate) -> list[bytes]:
         """The certificate followed by its issuers (signer first)."""
+        return self.cache.chain(row.id, lambda: self._build_chain(row))
+
+    def _build_chain(self, row: SealCertificate) -> list[bytes]:
         if row.source == CertSource.EXTERNAL:
             rest = x509.load_pem_x509_certificates(row.chain_pem) if row.chain_pem else []
             return [row.der, *(c.public_bytes(serialization.Encoding.DER) for c in rest)]
-        return [row.der, *self.chain_ders()]
+        issuer = (self.key_by_id(row.issuer_key_id) if row.issuer_key_id
+                  else self.key(CaRole.ISSUING))
+        return [row.der, issuer.der, self.key(CaRole.ROOT).der]
 
     def renew(self, seal: Seal, by: str | None = None) -> SealCertificate:
         """A new certificate for the same key; the old one stays valid."""
