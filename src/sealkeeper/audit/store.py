@@ -8,12 +8,13 @@ transaction already starts with ``BEGIN IMMEDIATE``, so writers serialize.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Table, TextClause, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,14 @@ _NODES = LOG_NODES
 _HEADS = LOG_HEADS
 
 
+@functools.lru_cache(maxsize=256)
+def _nodes_query(n: int) -> TextClause:
+    values = ", ".join(f"(:l{i}, :i{i})" for i in range(n))
+    return text(f"WITH k(level, idx) AS (VALUES {values}) "  # noqa: S608 (placeholders only)
+                "SELECT n.level, n.idx, n.hash FROM k JOIN log_nodes n "
+                "ON n.organization_id = :org AND n.level = k.level AND n.idx = k.idx")
+
+
 class DbNodeStore:
     """Stored perfect-subtree hashes of one organization's tree."""
 
@@ -51,16 +60,16 @@ class DbNodeStore:
     def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> Mapping[merkle.NodeKey, bytes]:
         if not keys:
             return {}
-        # "level IN (...) AND idx IN (...)" is an index search on both backends
-        # (SQLite scans every node of the organization for a row-value IN); it
-        # may return a few extra nodes, dropped here.
-        wanted = set(keys)
-        rows = self.s.execute(
-            select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
-                _NODES.c.organization_id == self.org,
-                _NODES.c.level.in_(sorted({k[0] for k in wanted})),
-                _NODES.c.idx.in_(sorted({k[1] for k in wanted}))))
-        return {(level, idx): bytes(h) for level, idx, h in rows if (level, idx) in wanted}
+        # One index lookup per key: the keys as a VALUES list joined to the
+        # (organization, level, idx) primary key, on both backends. (A row-value
+        # IN makes SQLite scan the organization's nodes; "level IN AND idx IN"
+        # fetches their cross product; an OR of ANDs costs more to build.)
+        wanted = sorted(set(keys))
+        params: dict[str, object] = {"org": self.org}
+        for i, (level, idx) in enumerate(wanted):
+            params[f"l{i}"], params[f"i{i}"] = level, idx
+        rows = self.s.execute(_nodes_query(len(wanted)), params)
+        return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
     def put_nodes(self, nodes: Sequence[merkle.Node]) -> None:
         """Insert new nodes (one multi-row ``INSERT``); a stored node is never rewritten."""
