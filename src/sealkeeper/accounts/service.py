@@ -148,14 +148,20 @@ class AccountService:
     # -- authentication ----------------------------------------------------
 
     def actor_from_token(self, plaintext: str) -> Actor:
-        tok = self.s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(plaintext)))
-        if tok is None or tok.revoked_at is not None:
+        # The token, its user and their organization in one query: every API
+        # request starts here.
+        row = self.s.execute(
+            select(ApiToken, User, Organization)
+            .join(User, User.id == ApiToken.user_id)
+            .outerjoin(Organization, Organization.id == User.organization_id)
+            .where(ApiToken.token_hash == token_hash(plaintext))).first()
+        if row is None:
             raise Unauthenticated("invalid or revoked API token")
-        user = self.s.get(User, tok.user_id)
-        if user is None or user.status != UserStatus.ACTIVE:
+        tok, user, org = row[0], row[1], row[2]
+        if tok.revoked_at is not None or user.status != UserStatus.ACTIVE:
             raise Unauthenticated("invalid or revoked API token")
         seal_ids = frozenset(tok.seal_ids) if tok.seal_ids is not None else None
-        return replace(self.actor_for(user), token_seal_ids=seal_ids, token_id=tok.id)
+        return replace(self._actor(user, org), token_seal_ids=seal_ids, token_id=tok.id)
 
     def refused_token_owner(self, plaintext: str) -> User | None:
         """The user of a revoked token, or of a token whose account is no longer
@@ -166,6 +172,10 @@ class AccountService:
 
     def actor_for(self, user: User) -> Actor:
         org = self.s.get(Organization, user.organization_id) if user.organization_id else None
+        return self._actor(user, org)
+
+    @staticmethod
+    def _actor(user: User, org: Organization | None) -> Actor:
         validated = org is not None and org.status == OrgStatus.VALIDATED
         return Actor(
             user_id=user.id,
