@@ -415,6 +415,27 @@ def test_proofs_use_one_batched_read(big_store: tuple[m.MemoryNodeStore, list[by
     assert store.calls == 4  # trivial cases read nothing
 
 
+def test_proofs_with_roots_equal_separate_calls_in_one_read(
+    big_store: tuple[m.MemoryNodeStore, list[bytes]],
+) -> None:
+    store, leaves = big_store
+    for size in range(1, MAX_SIZE + 1):
+        for index in range(0, size, 7):
+            counting = CountingStore(store)
+            path, root = m.inclusion_proof_and_root(index, size, counting)
+            assert counting.calls == 1
+            assert path == m.inclusion_proof(index, size, store)
+            assert root == m.root_from_leaves(leaves[:size])
+        for old in range(0, size + 1, 5):
+            counting = CountingStore(store)
+            proof, old_root, new_root = m.consistency_proof_and_roots(old, size, counting)
+            assert counting.calls == 1
+            assert proof == m.consistency_proof(old, size, store)
+            assert old_root == m.root_from_leaves(leaves[:old])
+            assert new_root == m.root_from_leaves(leaves[:size])
+    assert m.consistency_proof_and_roots(0, 0, store) == ([], m.EMPTY_ROOT, m.EMPTY_ROOT)
+
+
 def test_proof_reads_are_logarithmic() -> None:
     size = 20_000
     store = m.MemoryNodeStore()

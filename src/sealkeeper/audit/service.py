@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from sealkeeper.audit.drafts import EntryDraft
@@ -30,6 +30,7 @@ from sealkeeper.audit.export import CsvExport
 from sealkeeper.audit.models import (
     LOG_CHECKPOINTS,
     LOG_ENTRIES,
+    LOG_HEADS,
     LogCheckpoint,
     LogEntry,
     SecurityEvent,
@@ -50,6 +51,18 @@ __all__ = ["MAX_APPEND_BATCH", "MAX_RAW_ENTRIES", "Appended", "AuditLog", "Consi
 MAX_APPEND_BATCH = 10_000
 MAX_RAW_ENTRIES = 1000
 _MAX_INDEX = 2**53 - 1
+
+
+def _visible_where(organization_id: str, only_user: str | None, seq: int | None,
+                   leaf_hash: bytes | None) -> list[ColumnElement[bool]]:
+    where = [LogEntry.organization_id == organization_id]
+    if seq is not None:
+        where.append(LogEntry.seq == _index(seq, "seq"))
+    else:
+        where.append(LogEntry.leaf_hash == leaf_hash)
+    if only_user is not None:
+        where.append(LogEntry.user_id == only_user)
+    return where
 
 
 def _index(value: object, field: str) -> int:
@@ -277,16 +290,15 @@ class AuditLog:
             raise InvalidInput("give exactly one of seq and leaf_hash", field="seq")
         if leaf_hash is not None and len(leaf_hash) != merkle.HASH_SIZE:
             raise InvalidInput(f"a leaf hash is {merkle.HASH_SIZE} bytes", field="leaf_hash")
-        entry = self._visible_entry(organization_id, only_user, seq=seq, leaf_hash=leaf_hash)
-        current, _ = read_head(self.s, organization_id)
+        index, leaf, entry, current = self._visible_leaf(organization_id, only_user, seq=seq,
+                                                         leaf_hash=leaf_hash)
         size = current if tree_size is None else _index(tree_size, "tree_size")
-        if not entry.seq < size <= current:
-            raise InvalidInput(f"tree_size must be more than {entry.seq} and at most {current}",
+        if not index < size <= current:
+            raise InvalidInput(f"tree_size must be more than {index} and at most {current}",
                                field="tree_size")
-        store = DbNodeStore(self.s, organization_id)
-        path = merkle.inclusion_proof(entry.seq, size, store)
-        return InclusionProof(entry.seq, size, entry.leaf_hash, merkle.root(size, store), path,
-                              entry.entry)
+        path, root = merkle.inclusion_proof_and_root(index, size,
+                                                     DbNodeStore(self.s, organization_id))
+        return InclusionProof(index, size, leaf, root, path, entry)
 
     def consistency_proof(self, actor: Actor, organization_id: str, old_size: int,
                           new_size: int | None = None) -> ConsistencyProof:
@@ -298,24 +310,32 @@ class AuditLog:
         new = current if new_size is None else _index(new_size, "new")
         if not old_size <= new <= current:
             raise InvalidInput(f"need old <= new <= {current} (the log's size)", field="new")
-        store = DbNodeStore(self.s, organization_id)
-        path = merkle.consistency_proof(old_size, new, store)
-        return ConsistencyProof(old_size, new, merkle.root(old_size, store),
-                                merkle.root(new, store), path)
+        path, old_root, new_root = merkle.consistency_proof_and_roots(
+            old_size, new, DbNodeStore(self.s, organization_id))
+        return ConsistencyProof(old_size, new, old_root, new_root, path)
 
     def _visible_entry(self, organization_id: str, only_user: str | None, *,
                        seq: int | None = None, leaf_hash: bytes | None = None) -> LogEntry:
-        q = select(LogEntry).where(LogEntry.organization_id == organization_id)
-        if seq is not None:
-            q = q.where(LogEntry.seq == _index(seq, "seq"))
-        else:
-            q = q.where(LogEntry.leaf_hash == leaf_hash).order_by(LogEntry.seq)
-        if only_user is not None:
-            q = q.where(LogEntry.user_id == only_user)
-        entry = self.s.scalars(q.limit(1)).first()
+        where = _visible_where(organization_id, only_user, seq, leaf_hash)
+        entry = self.s.scalars(select(LogEntry).where(*where).order_by(LogEntry.seq)
+                               .limit(1)).first()
         if entry is None:
             raise NotFound("log entry not found")
         return entry
+
+    def _visible_leaf(self, organization_id: str, only_user: str | None, *,
+                      seq: int | None = None, leaf_hash: bytes | None = None,
+                      ) -> tuple[int, bytes, bytes, int]:
+        """(seq, leaf hash, entry bytes) of a visible entry, and the log's committed
+        size, in one query: what a proof needs."""
+        where = _visible_where(organization_id, only_user, seq, leaf_hash)
+        size = select(LOG_HEADS.c.size).where(
+            LOG_HEADS.c.organization_id == organization_id).scalar_subquery()
+        row = self.s.execute(select(LogEntry.seq, LogEntry.leaf_hash, LogEntry.entry, size)
+                             .where(*where).order_by(LogEntry.seq).limit(1)).first()
+        if row is None:
+            raise NotFound("log entry not found")
+        return int(row[0]), bytes(row[1]), bytes(row[2]), int(row[3] or 0)
 
     # -- checkpoints -----------------------------------------------------------
 

@@ -195,6 +195,18 @@ def root(size: int, store: NodeStore) -> bytes:
 
 def inclusion_proof(index: int, size: int, store: NodeStore) -> list[bytes]:
     """RFC 9162 inclusion proof (PATH) of leaf ``index`` in the tree of ``size`` leaves."""
+    return _range_hashes(_inclusion_ranges(index, size), store)
+
+
+def inclusion_proof_and_root(index: int, size: int,
+                             store: NodeStore) -> tuple[list[bytes], bytes]:
+    """The inclusion proof and the root of that tree, from one fetch of stored nodes."""
+    ranges = _inclusion_ranges(index, size)
+    hashes = _range_hashes([*ranges, (0, size)], store)
+    return hashes[:-1], hashes[-1]
+
+
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     _check_size(size)
     if not 0 <= index < size:
         raise InvalidInput(f"leaf index {index} is outside a tree of size {size}", field="index")
@@ -209,11 +221,27 @@ def inclusion_proof(index: int, size: int, store: NodeStore) -> list[bytes]:
             ranges.append((lo, split))
             lo = split
     ranges.reverse()
-    return _range_hashes(ranges, store)
+    return ranges
 
 
 def consistency_proof(old_size: int, new_size: int, store: NodeStore) -> list[bytes]:
     """RFC 9162 consistency proof (PROOF) from tree size ``old_size`` to ``new_size``."""
+    return _range_hashes(_consistency_ranges(old_size, new_size), store)
+
+
+def consistency_proof_and_roots(old_size: int, new_size: int,
+                                store: NodeStore) -> tuple[list[bytes], bytes, bytes]:
+    """The consistency proof and the roots of both trees, from one fetch of stored nodes."""
+    ranges = _consistency_ranges(old_size, new_size)
+    ends = [(0, n) for n in (old_size, new_size) if n > 0]
+    hashes = _range_hashes([*ranges, *ends], store)
+    roots = hashes[len(ranges):]
+    old_root = roots[0] if old_size > 0 else EMPTY_ROOT
+    new_root = roots[-1] if new_size > 0 else EMPTY_ROOT
+    return hashes[:len(ranges)], old_root, new_root
+
+
+def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
     _check_size(old_size)
     _check_size(new_size)
     if old_size > new_size:
@@ -235,7 +263,7 @@ def consistency_proof(old_size: int, new_size: int, store: NodeStore) -> list[by
     if not whole:
         ranges.append((lo, hi))
     ranges.reverse()
-    return _range_hashes(ranges, store)
+    return ranges
 
 
 # --- verification (RFC 9162 sections 2.1.3.2 and 2.1.4.2) --------------------
