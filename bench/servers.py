@@ -128,9 +128,8 @@ class Server:
     def start(self, timeout: float = 180) -> Server:
         """Start as ``sealkeeper serve --demo`` does: migrations, the CA and the demo
         organization first (:data:`SEED`), then uvicorn on the same application with
-        the same options, except the worker health-check timeout (uvicorn's default
-        of 5 s kills workers that import slowly on a busy machine, see
-        docs/performance.md)."""
+        the same options (a 60 s worker health-check timeout included) and without
+        the access log."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         seed = subprocess.run([sys.executable, "-c", SEED], env=self.env, stdout=out,

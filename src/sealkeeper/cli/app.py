@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 
@@ -68,5 +69,10 @@ def serve(
                       f"accounts and tokens in {path}")
     rt.dispose()
     os.environ.setdefault("SEALKEEPER_DATA_DIR", str(rt.settings.data_dir))
+    options: dict[str, object] = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # uvicorn's 5 s default restarts workers that import slowly on a busy machine
+        options["timeout_worker_healthcheck"] = 60
     uvicorn.run("sealkeeper.web.asgi:app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=access_log, log_level="info")
+                workers=workers, access_log=access_log, log_level="info",
+                **options)  # type: ignore[arg-type]
