@@ -147,6 +147,45 @@ def test_security_events(api: Api, world: World):
     assert r.status_code == 403
 
 
+def test_security_events_csv(api: Api, world: World, runtime: Runtime):
+    """The security log as CSV: every matching event, oldest first, across chunks,
+    formula-like messages defused; administrators only."""
+    a, b = world.a, world.b
+    uow = UnitOfWork(runtime)
+    try:
+        for i in range(1205):  # more than one chunk of 1,000
+            record_security_event(uow.session, uow.clock, SecurityEventDraft(
+                action="authorize", reason="seal_disabled", message=f"=attempt {i}",
+                organization_id=a.id, user_id=a.users["employee2"], api="csc-v2"))
+        record_security_event(uow.session, uow.clock, SecurityEventDraft(
+            action="sign", reason="approval_refused", message="in another organization",
+            organization_id=b.id, user_id=b.users["employee"]))
+        uow.commit()
+    finally:
+        uow.close()
+    path = f"/api/v1/organizations/{a.id}/security-events.csv"
+    r = get(api, path, a.tokens["account_admin"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert 'filename="security-log.csv"' in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["time", "action", "reason", "user_id", "seal_id", "api", "remote_addr",
+                       "message", "id"]
+    assert len(rows) == 1 + 1 + 1205  # the fixture's refused attempt and ours
+    assert len({row[8] for row in rows[1:]}) == 1206  # no event twice across chunks
+    assert [row[0] for row in rows[1:]] == sorted(row[0] for row in rows[1:])
+    assert "in another organization" not in r.text
+    disabled = [row for row in rows[1:] if row[2] == "seal_disabled"]
+    assert disabled[0][7] == "'=attempt 0" and disabled[0][5] == "csc-v2"
+    r = get(api, path, a.tokens["eseal_admin"], reason="approval_refused")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert [row[2] for row in rows[1:]] == ["approval_refused"]
+    assert rows[1][3] == a.users["employee"]
+    assert get(api, path, a.tokens["employee"]).status_code == 403
+    assert get(api, path, b.tokens["eseal_admin"]).status_code == 404
+    assert get(api, path, a.tokens["eseal_admin"], since="yesterday").status_code == 400
+
+
 BAD_INPUT = [
     ("", {"page_size": 501}, "page_size"),
     ("", {"page": 0}, "page"),

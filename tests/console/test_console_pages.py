@@ -22,13 +22,13 @@ PAGES = {
                       "/console/my", "/console/my/log"],
     "eseal_admin": ["/console/", "/console/seals", "/console/seals/grants",
                     "/console/seals/log", "/console/seals/log?kind=grant",
-                    "/console/my", "/console/api"],
+                    "/console/seals/security", "/console/my", "/console/api"],
     "employee": ["/console/", "/console/my", "/console/my/log", "/console/api",
                  "/console/verify", "/console/account"],
 }
 FORBIDDEN = {
     "employee": ["/console/seals", "/console/seals/grants", "/console/seals/log",
-                 "/console/employees", "/console/operator"],
+                 "/console/seals/security", "/console/employees", "/console/operator"],
     "account_admin": ["/console/operator"],
     "eseal_admin": ["/console/operator"],
 }
@@ -191,6 +191,45 @@ def test_usage_log_filters_csv_and_checkpoint(world, browser, runtime):
     assert "offer.pdf" in me.get("/console/my/log.csv").text
     other = _login(browser, world, "employee2")
     assert "offer.pdf" not in other.get("/console/my/log").text
+
+
+def test_security_log_page_filters_and_csv(world, browser, runtime):
+    from sealkeeper.audit import SecurityEventDraft, record_security_event
+
+    a = world.a
+    uow = UnitOfWork(runtime)
+    try:
+        record_security_event(uow.session, uow.clock, SecurityEventDraft(
+            action="sign", reason="approval_refused", message="wrong <b>password</b>",
+            organization_id=a.id, user_id=a.users["employee"], seal_id=a.seals["contract"],
+            api="native"))
+        record_security_event(uow.session, uow.clock, SecurityEventDraft(
+            action="sign", reason="quota_exhausted", message="no quota left",
+            organization_id=a.id, user_id=a.users["employee2"]))
+        record_security_event(uow.session, uow.clock, SecurityEventDraft(
+            action="sign", reason="approval_refused", message="in organization B",
+            organization_id=world.b.id, user_id=world.b.users["employee"]))
+        uow.commit()
+    finally:
+        uow.close()
+    for role in ("eseal_admin", "account_admin"):
+        b = _login(browser, world, role)
+        page = b.get("/console/seals/security").text
+        assert "wrong &lt;b&gt;password&lt;/b&gt;" in page and "no quota left" in page
+        assert a.emails["employee"] in page and "in organization B" not in page
+    page = b.get("/console/seals/security?reason=quota_exhausted").text
+    assert "no quota left" in page and "wrong &lt;b&gt;" not in page
+    page = b.get(f"/console/seals/security?user_id={a.users['employee']}").text
+    assert "wrong &lt;b&gt;" in page and "no quota left" not in page
+    r = b.get("/console/seals/security?since=yesterday")
+    assert r.status_code == 400 and "2026-01-31" in r.text
+    csv = b.get("/console/seals/security.csv?reason=approval_refused")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("time,action,reason") and len(lines) == 2
+    assert "wrong <b>password</b>" in lines[1]
+    assert _login(browser, world, "employee").get(
+        "/console/seals/security.csv", follow_redirects=False).status_code == 403
 
 
 def test_quota_order_and_operator_credit(world, browser, runtime):

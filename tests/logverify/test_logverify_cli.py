@@ -293,6 +293,13 @@ def test_reading_the_log_and_a_deleted_employees_entries(signed: World, client: 
     assert sec.code == 0 and any(e["reason"] == "approval_refused" and e["user_id"] == alice
                                  for e in sec.json["items"])
     assert cli(admin, "log", "security").code == 0
+    sec_csv = tmp_path / "security.csv"
+    out = cli(admin, "log", "security", "--reason", "approval_refused", "-o", sec_csv)
+    assert out.code == 0, out.flat
+    events = list(csv.DictReader(sec_csv.open(encoding="utf-8")))
+    assert events and {e["reason"] for e in events} == {"approval_refused"}
+    assert any(e["user_id"] == alice for e in events)
+    assert len(events) == len([e for e in sec.json["items"] if e["reason"] == "approval_refused"])
 
     # Another member sees only their own entries, cannot read the security log
     # or download the raw entries, but can check the checkpoints.
@@ -301,6 +308,9 @@ def test_reading_the_log_and_a_deleted_employees_entries(signed: World, client: 
                                   for e in mine.json["items"])
     denied = cli(bob, "log", "security")
     assert denied.code == 2 and denied.stderr.startswith("error")
+    denied = cli(bob, "log", "security", "-o", tmp_path / "bob-security.csv")
+    assert denied.code == 2 and not (tmp_path / "bob-security.csv").exists()
+    assert not (tmp_path / "bob-security.csv.part").exists()
     full = cli(bob, "log", "verify", "--state", tmp_path / "bob", "--full")
     assert full.code == 2 and "administrator" in full.flat
     assert cli(bob, "log", "verify", "--state", tmp_path / "bob").code == 0

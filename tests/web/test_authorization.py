@@ -140,6 +140,7 @@ CASES = [
     Case("GET", "/api/v1/organizations/{org}/log/proof/consistency?old=0", A_MEMBERS),
     Case("GET", "/api/v1/organizations/{org}/log/entries", A_ADMINS),
     Case("GET", "/api/v1/organizations/{org}/security-events", A_ADMINS),
+    Case("GET", "/api/v1/organizations/{org}/security-events.csv", A_ADMINS),
     Case("GET", "/api/v1/me/log", EVERYONE, org_scoped=False),
     Case("GET", "/api/v1/me/log.csv", EVERYONE, org_scoped=False),
     # Encryption. The directory serves members of any validated organization.

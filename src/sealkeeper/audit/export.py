@@ -1,4 +1,4 @@
-"""CSV export of the usage log.
+"""CSV export of the usage log and of the security log.
 
 Scope: turning entries into RFC 4180 CSV lines, safe to open in a spreadsheet
 (cells that a spreadsheet would run as a formula are prefixed with ``'``),
@@ -16,21 +16,25 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealkeeper.audit.encoding import entry_details, format_time
-from sealkeeper.audit.models import LOG_ENTRIES, LogEntry
-from sealkeeper.audit.queries import LogFilter
+from sealkeeper.audit.models import LOG_ENTRIES, LogEntry, SecurityEvent
+from sealkeeper.audit.queries import LogFilter, SecurityFilter
 
-__all__ = ["CSV_HEADER", "CsvExport", "csv_cell", "csv_line"]
+__all__ = ["CSV_HEADER", "SECURITY_CSV_HEADER", "CsvExport", "SecurityCsvExport", "csv_cell",
+           "csv_line"]
 
 CHUNK = 1000
 CSV_HEADER = ["seq", "time", "kind", "seal_id", "seal_name", "seal_type", "user_id",
               "user_email", "file_name", "file_digest", "digest_algorithm", "api",
               "approval_id", "details", "leaf_hash"]
+SECURITY_CSV_HEADER = ["time", "action", "reason", "user_id", "seal_id", "api", "remote_addr",
+                       "message", "id"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
@@ -108,3 +112,42 @@ class CsvExport:
             if len(rows) < CHUNK:
                 break
             start = rows[-1].seq + 1
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityCsvExport:
+    """An authorized export of an organization's refused attempts recorded up to
+    ``until`` (when the export was authorized), oldest first."""
+
+    organization_id: str
+    filter: SecurityFilter
+    until: datetime
+
+    def _chunk(self, session: Session, after: tuple[datetime, str] | None,
+               ) -> list[SecurityEvent]:
+        c = SecurityEvent
+        q = (select(c).where(c.organization_id == self.organization_id,
+                             c.created_at <= self.until, *self.filter.conditions())
+             .order_by(c.created_at, c.id).limit(CHUNK))
+        if after is not None:  # keyset paging: (created_at, id) after the last row
+            q = q.where((c.created_at > after[0])
+                        | ((c.created_at == after[0]) & (c.id > after[1])))
+        rows = list(session.scalars(q))
+        session.expunge_all()
+        return rows
+
+    def stream(self, session_factory: sessionmaker[Session]) -> Iterator[str]:
+        """Header, then one line per event, each chunk read in its own short
+        transaction."""
+        yield csv_line(SECURITY_CSV_HEADER)
+        after: tuple[datetime, str] | None = None
+        while True:
+            with session_factory() as session:
+                rows = self._chunk(session, after)
+                session.rollback()
+            yield "".join(csv_line([format_time(e.created_at), e.action, e.reason, e.user_id,
+                                    e.seal_id, e.api, e.remote_addr, e.message, e.id])
+                          for e in rows)
+            if len(rows) < CHUNK:
+                break
+            after = (rows[-1].created_at, rows[-1].id)

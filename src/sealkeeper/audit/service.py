@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from sealkeeper.audit.drafts import EntryDraft
 from sealkeeper.audit.encoding import EntryEncoder, EntryKind
-from sealkeeper.audit.export import CsvExport
+from sealkeeper.audit.export import CsvExport, SecurityCsvExport
 from sealkeeper.audit.models import (
     LOG_CHECKPOINTS,
     LOG_ENTRIES,
@@ -276,6 +276,14 @@ class AuditLog:
             .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id)
             .offset(offset).limit(limit)))
         return Page(items, total, page, page_size)
+
+    def security_csv_export(self, actor: Actor, organization_id: str,
+                            filters: SecurityFilter | None = None) -> SecurityCsvExport:
+        """An export of the refused attempts recorded until now (administrators);
+        stream it with ``.stream(session_factory)``."""
+        require_admin(actor, organization_id, "log")
+        return SecurityCsvExport(organization_id, (filters or SecurityFilter()).checked(),
+                                 self.clock())
 
     # -- proofs ----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ SEALKEEPER_TOKEN), like the other client commands.
 
 * ``log list`` / ``log export``: the organization's entries (its
   administrators see every entry, other members their own), filtered.
-* ``log security``: refused attempts (administrators).
+* ``log security``: refused attempts (administrators); ``-o FILE`` exports CSV.
 * ``log verify``: checkpoint signature, consistency with the checkpoint saved
   locally, and with ``--full`` every entry and the root recomputed
   (:mod:`sealkeeper.client.logverify`).
@@ -191,21 +191,27 @@ def export(
     filters = _filters(seal, user, since, until, file_name, file_digest, kind)
     with _connect() as sk:
         scope = _read_scope(sk, org)
-        if str(output) == "-":
-            sk.export_log_csv(sys.stdout.buffer.write, scope, **filters)
-            sys.stdout.flush()
-            return
-        part = output.with_name(output.name + ".part")
-        try:
-            with part.open("wb") as f:
-                size = sk.export_log_csv(f.write, scope, **filters)
-            os.replace(part, output)
-        except OSError as e:
-            part.unlink(missing_ok=True)
-            raise InvalidInput(f"cannot write {output}: {e.strerror}", field="output") from e
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        _write_csv(output, lambda write: sk.export_log_csv(write, scope, **filters))
+
+
+def _write_csv(output: Path, export: Callable[[Callable[[bytes], object]], int]) -> None:
+    """Stream an export to standard output ('-') or to ``output``, which appears
+    only once complete."""
+    if str(output) == "-":
+        export(sys.stdout.buffer.write)
+        sys.stdout.flush()
+        return
+    part = output.with_name(output.name + ".part")
+    try:
+        with part.open("wb") as f:
+            size = export(f.write)
+        os.replace(part, output)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {output}: {e.strerror}", field="output") from e
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     err.print(f"wrote {output} ({size} bytes)")
 
 
@@ -221,14 +227,22 @@ def security(
     page: int = typer.Option(1, min=1, help="Page number."),
     page_size: int = typer.Option(50, min=1, max=500, help="Events per page."),
     as_json: bool = typer.Option(False, "--json", help="Print the page as JSON."),
+    output: Path | None = typer.Option(None, "-o", "--output", dir_okay=False,
+                                       help="Export every matching event as CSV, oldest "
+                                       "first, to this file ('-' for standard output)."),
 ) -> None:
     """The security log of refused attempts (administrators).
 
-    Wrong approval passwords, missing grants, exhausted quota..., newest first."""
+    Wrong approval passwords, missing grants, exhausted quota..., newest first;
+    with -o, every matching event as CSV."""
+    filters = {"user_id": user, "seal_id": seal, "reason": reason, "since": since,
+               "until": until}
     with _connect() as sk:
         org_id = _org_required(sk, org)
-        body = sk.security_events(org_id, page=page, page_size=page_size, user_id=user,
-                                  seal_id=seal, reason=reason, since=since, until=until)
+        if output is not None:
+            _write_csv(output, lambda write: sk.export_security_csv(write, org_id, **filters))
+            return
+        body = sk.security_events(org_id, page=page, page_size=page_size, **filters)
     if as_json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return

@@ -331,10 +331,21 @@ class SealkeeperClient:
                        **filters: str | None) -> int:
         """Stream the CSV export of the entries (same filters as
         :meth:`log_entries`) into ``write``; returns the number of bytes."""
+        return self._stream_csv(self._log_path(org_id, ".csv"), self._log_query(filters),
+                                write)
+
+    def export_security_csv(self, write: Callable[[bytes], object], org_id: str,
+                            **filters: str | None) -> int:
+        """Stream the CSV export of the organization's refused attempts (same
+        filters as :meth:`security_events`) into ``write``; returns the number
+        of bytes."""
+        return self._stream_csv(f"/api/v1/organizations/{org_id}/security-events.csv",
+                                self._log_query(filters), write)
+
+    def _stream_csv(self, path: str, params: Any, write: Callable[[bytes], object]) -> int:
         written = 0
         try:
-            with self._http.stream("GET", self._log_path(org_id, ".csv"),
-                                   params=self._log_query(filters)) as r:
+            with self._http.stream("GET", path, params=params) as r:
                 if r.status_code >= 400:
                     r.read()
                     _raise_for(r)

@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 from fastapi.responses import StreamingResponse
 
 from sealkeeper.audit import LogFilter
+from sealkeeper.audit.queries import SecurityFilter
 from sealkeeper.errors import InvalidInput
 from sealkeeper.web.console.context import Console
 
 PAGE_SIZE = 25
 FILTER_KEYS = ("seal_id", "user_id", "since", "until", "file_name", "file_digest", "kind")
+SECURITY_KEYS = ("seal_id", "user_id", "reason", "since", "until")
 
 
 def _day(value: str, field: str) -> datetime | None:
@@ -37,6 +39,16 @@ def query_filters(c: Console) -> tuple[LogFilter, dict[str, str]]:
                      file_name=raw["file_name"] or None,
                      file_digest=raw["file_digest"] or None,
                      kind=raw["kind"] or None).checked(), raw
+
+
+def security_filters(c: Console) -> tuple[SecurityFilter, dict[str, str]]:
+    """The security-log filter of the query string, and the raw values."""
+    q = c.request.query_params
+    raw = {k: (q.get(k) or "").strip()[:200] for k in SECURITY_KEYS}
+    until = _day(raw["until"], "until")
+    return SecurityFilter(seal_id=raw["seal_id"] or None, user_id=raw["user_id"] or None,
+                          reason=raw["reason"] or None, since=_day(raw["since"], "since"),
+                          until=until + timedelta(days=1) if until else None).checked(), raw
 
 
 def page_number(c: Console) -> int:

@@ -1,7 +1,8 @@
 """Console routes: e-seal management (the e-seal administrator): the
 organization's six seals with images, SealIDs and status; grants per seal and
 in bulk; disable / enable; the usage log with filters, CSV and the current
-signed checkpoint. Also the seal image for any seal the viewer may see."""
+signed checkpoint; the security log of refused attempts. Also the seal image
+for any seal the viewer may see."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import Response
 
 from sealkeeper.accounts.models import User, UserStatus
 from sealkeeper.audit import EntryKind
+from sealkeeper.audit.queries import SecurityFilter
 from sealkeeper.authz import Actor
 from sealkeeper.errors import InvalidInput
 from sealkeeper.seals.models import Seal, SealStatus, SealType
@@ -20,6 +22,7 @@ from sealkeeper.web.console.logview import (
     page_number,
     query_filters,
     query_string,
+    security_filters,
 )
 
 router = console_router()
@@ -134,6 +137,43 @@ def org_log_csv(c: ConsoleDep) -> Response:
     filters, _ = query_filters(c)
     export = c.uow.audit.csv_export(actor, c.org_id(), filters)
     return csv_response(export.stream(c.uow.rt.session_factory), "usage-log.csv")
+
+
+# -- the security log of refused attempts -------------------------------------------------
+
+
+def security_page(c: ConsoleDep) -> Response:
+    actor = c.require()
+    org_id = c.org_id()
+    errors: Errors | None = None
+    status = 200
+    try:
+        filters, raw = security_filters(c)
+    except InvalidInput as exc:
+        errors = {exc.field or "_form": exc.message}
+        filters, raw = SecurityFilter(), {}
+        status = 400
+    page = c.uow.audit.security_events(actor, org_id, filters, page=page_number(c),
+                                       page_size=PAGE_SIZE)
+    people = c.uow.employees.all(actor, org_id)
+    return c.render("security.html", status=status, errors=errors, page=page, raw=raw,
+                    seals=c.uow.seals.organization_seals(actor, org_id), people=people,
+                    emails={u.id: u.email for u in people},
+                    csv_url="/console/seals/security.csv?" + query_string(raw),
+                    page_url="/console/seals/security?" + query_string(raw))
+
+
+@router.get("/console/seals/security")
+def security_log(c: ConsoleDep) -> Response:
+    return security_page(c)
+
+
+@router.get("/console/seals/security.csv")
+def security_log_csv(c: ConsoleDep) -> Response:
+    actor = c.require()
+    filters, _ = security_filters(c)
+    export = c.uow.audit.security_csv_export(actor, c.org_id(), filters)
+    return csv_response(export.stream(c.uow.rt.session_factory), "security-log.csv")
 
 
 # -- one seal -----------------------------------------------------------------------------
