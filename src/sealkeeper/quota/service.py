@@ -99,13 +99,6 @@ class QuotaService:
         self.s.execute(update(Organization).where(Organization.id == org_id)
                        .values(quota_balance=Organization.quota_balance + units))
 
-    def balance_of(self, org_id: str) -> int:
-        """The current balance (no authorization: for the signing path's early
-        refusal; the conditional consumption stays the real check)."""
-        value = self.s.scalar(select(Organization.quota_balance)
-                              .where(Organization.id == org_id))
-        return int(value or 0)
-
     def try_consume(self, org_id: str, units: int = 1) -> bool:
         """Take ``units`` from the balance if, and only if, that many remain.
 

@@ -42,7 +42,7 @@ from sealkeeper.orgs.models import Organization, OrgStatus
 from sealkeeper.pki.models import CertStatus, SealCertificate
 from sealkeeper.pki.service import PkiService
 from sealkeeper.quota.service import QuotaService
-from sealkeeper.seals.models import Seal, SealStatus
+from sealkeeper.seals.models import Grant, Seal, SealStatus
 from sealkeeper.seals.service import SealService
 from sealkeeper.signing.approvals import ApprovalService
 from sealkeeper.signing.models import Approval
@@ -119,18 +119,20 @@ class SigningService:
 
     # -- the checks made at the moment of signing ----------------------------
 
-    def usable_seal(self, actor: Actor, seal_id: str) -> tuple[Seal, SealCertificate]:
-        """The seal, if this user may sign with it right now."""
-        found = self._seal_org_cert(seal_id)
+    def usable_seal(self, actor: Actor, seal_id: str,
+                    ) -> tuple[Seal, Organization, SealCertificate]:
+        """The seal, its organization and current certificate, if this user may sign
+        with it right now."""
+        found = self._seal_org_cert(seal_id, actor.user_id)
         if found is None or not actor.member_of(found[0].organization_id):
             raise NotFound("seal not found")
-        seal, org, cert_or_none = found
+        seal, org, cert_or_none, granted = found
         if actor.token_seal_ids is not None and seal.seal_id not in actor.token_seal_ids:
             raise PermissionDenied("this API token is not allowed to use this seal")
         if seal.owner_user_id is not None:
             if seal.owner_user_id != actor.user_id:
                 raise NotFound("seal not found")
-        elif not self.seals.grant_in_force(seal, actor.user_id):
+        elif not granted:
             raise PermissionDenied("you have no grant to use this seal")
         if seal.status != SealStatus.ACTIVE:
             raise Conflict(f"this seal is {seal.status}")
@@ -146,21 +148,26 @@ class SigningService:
             raise Conflict("the seal's certificate is not valid yet")
         if now - CERT_SKEW > cert.not_after:
             raise Conflict("the seal's certificate has expired")
-        return seal, cert
+        return seal, org, cert
 
-    def _seal_org_cert(self, seal_id: str,
-                       ) -> tuple[Seal, Organization, SealCertificate | None] | None:
-        """The seal, its organization and its current certificate, in one query
-        (the signing path is measured in statements)."""
+    def _seal_org_cert(self, seal_id: str, user_id: str,
+                       ) -> tuple[Seal, Organization, SealCertificate | None, bool] | None:
+        """The seal, its organization, its current certificate and whether the user
+        holds a grant in force for it, in one query (every signature request makes
+        it)."""
         if not isinstance(seal_id, str) or len(seal_id) > 64:
             return None
+        granted = (select(Grant.id)
+                   .where(Grant.seal_pk == Seal.id, Grant.user_id == user_id,
+                          Grant.withdrawn_at.is_(None))
+                   .exists())
         row = self.s.execute(
-            select(Seal, Organization, SealCertificate)
+            select(Seal, Organization, SealCertificate, granted)
             .join(Organization, Organization.id == Seal.organization_id)
             .outerjoin(SealCertificate, and_(SealCertificate.seal_pk == Seal.id,
                                              SealCertificate.is_current.is_(True)))
             .where(Seal.seal_id == seal_id)).first()
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else (row[0], row[1], row[2], bool(row[3]))
 
     def check_batch(self, documents: Sequence[object]) -> None:
         if not documents:
@@ -175,7 +182,7 @@ class SigningService:
                   api: str) -> tuple[Approval, str]:
         def run() -> tuple[Approval, str]:
             self.check_batch(hashes)
-            seal, _ = self.usable_seal(actor, seal_id)
+            seal, _, _ = self.usable_seal(actor, seal_id)
             return self.approvals.authorize(actor, seal, hashes, password)
 
         return self._refusing(actor, "authorize", seal_id, api, run)
@@ -186,7 +193,7 @@ class SigningService:
         credentials/extendTransaction); ``hashes``, when given, must be exactly
         the approved ones."""
         def run() -> Approval:
-            seal, _ = self.usable_seal(actor, seal_id)
+            seal, _, _ = self.usable_seal(actor, seal_id)
             row = self.approvals.extend(actor, approval)
             if row.seal_pk != seal.id:
                 raise ApprovalRefused("this approval is for another seal")
@@ -219,11 +226,11 @@ class SigningService:
         """A detached CMS SignedData per document digest (native API)."""
         def run() -> SignResult:
             self.check_batch(documents)
-            seal, cert = self.usable_seal(actor, seal_id)
+            seal, org, cert = self.usable_seal(actor, seal_id)
             hashes = [d.digest for d in documents]
             _same_algorithm(hashes)
             approval_id = self._approve(actor, seal, hashes, password, approval)
-            if self.quota.balance_of(seal.organization_id) < len(documents):
+            if org.quota_balance < len(documents):  # as read with the seal, just now
                 self._consume_quota(seal, len(documents))  # refuses, whole batch
             key_alg = KeyAlgorithm(seal.key_algorithm or "")
             sch = _scheme(key_alg, scheme)
@@ -261,10 +268,10 @@ class SigningService:
         ``pss_salt_length``: the RSA-PSS salt length the client asked for."""
         def run() -> tuple[SignResult, list[RawSignature]]:
             self.check_batch(hashes)
-            seal, cert = self.usable_seal(actor, seal_id)
+            seal, org, cert = self.usable_seal(actor, seal_id)
             _same_algorithm(hashes)
             approval_id = self._approve(actor, seal, hashes, password, approval)
-            if self.quota.balance_of(seal.organization_id) < len(hashes):
+            if org.quota_balance < len(hashes):  # as read with the seal, just now
                 self._consume_quota(seal, len(hashes))  # refuses, whole batch
             sch = _scheme(KeyAlgorithm(seal.key_algorithm or ""), scheme)
             handle = self.pki.seal_handle(seal)
