@@ -143,5 +143,24 @@ def test_delete_revokes_the_encryption_keys(world, runtime):
         uow.commit()
         keys = uow.session.query(EncryptionKey).filter_by(user_id=a.users["employee"]).all()
         assert keys and all(k.status == EncryptionKeyStatus.REVOKED for k in keys)
+        # Relying parties outside sealkeeper see it: the issuing CA's CRL lists the
+        # encryption certificate and OCSP answers revoked (affiliationChanged).
+        from cryptography import x509
+
+        from sealkeeper.pki.models import CaRole
+
+        crl = x509.load_der_x509_crl(uow.pki.crl(CaRole.ISSUING))
+        for k in keys:
+            serial = int(k.serial, 16)
+            entry = crl.get_revoked_certificate_by_serial_number(serial)
+            assert entry is not None
+            assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason \
+                == x509.ReasonFlags.affiliation_changed
+            assert uow.pki.status_of(serial).status == "revoked"
+        # A colleague's live encryption certificate is good, and not in the CRL.
+        uow.encryption.lookup_user(colleague, a.emails["employee2"])
+        live = uow.session.query(EncryptionKey).filter_by(user_id=a.users["employee2"]).one()
+        assert uow.pki.status_of(int(live.serial, 16)).status == "good"
+        assert crl.get_revoked_certificate_by_serial_number(int(live.serial, 16)) is None
     finally:
         uow.close()

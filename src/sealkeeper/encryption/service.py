@@ -283,6 +283,8 @@ class EncryptionService:
                 EncryptionKeyStatus.REVOKED, now, reason
             count += 1
         self.s.flush()
+        if count:  # relying parties outside sealkeeper learn it from the CRL and OCSP
+            self.pki.publish_crl(CaRole.ISSUING)
         return count
 
     def _org(self, actor: Actor, org_id: str) -> Organization:

@@ -31,6 +31,7 @@ from sealkeeper.crypto import x509ca
 from sealkeeper.crypto.digests import Hashed
 from sealkeeper.crypto.keystore.base import KeyAlgorithm, KeyHandle, KeyStore
 from sealkeeper.crypto.tsa import TimeStampAuthority
+from sealkeeper.encryption.models import EncryptionKey, EncryptionKeyStatus
 from sealkeeper.errors import Conflict, InvalidInput, NotFound
 from sealkeeper.orgs.models import Organization
 from sealkeeper.pki.models import CaKey, CaRole, CertSource, CertStatus, CrlState, SealCertificate
@@ -358,7 +359,8 @@ class PkiService:
         return count
 
     def status_of(self, serial: int) -> ocsp_mod.CertStatusInfo:
-        """OCSP status of a certificate issued by our issuing CA."""
+        """OCSP status of a certificate issued by our issuing CA (a seal's or an
+        encryption certificate)."""
         issuing = self.key(CaRole.ISSUING)
         row = self.s.scalar(select(SealCertificate).where(
             SealCertificate.issuer_key_id == issuing.id,
@@ -367,6 +369,14 @@ class PkiService:
             if row.status == CertStatus.REVOKED and row.revoked_at is not None:
                 return ocsp_mod.CertStatusInfo.revoked(
                     row.revoked_at, REASONS.get(row.revocation_reason or "unspecified"))
+            return ocsp_mod.CertStatusInfo.good()
+        enc = self.s.scalar(select(EncryptionKey).where(
+            EncryptionKey.issuer_key_id == issuing.id,
+            EncryptionKey.serial == serial_hex(serial)))
+        if enc is not None:
+            if enc.status == EncryptionKeyStatus.REVOKED and enc.revoked_at is not None:
+                return ocsp_mod.CertStatusInfo.revoked(
+                    enc.revoked_at, REASONS.get(enc.revocation_reason or "unspecified"))
             return ocsp_mod.CertStatusInfo.good()
         for role in (CaRole.OCSP, CaRole.TSA):
             k = self.key(role)
@@ -402,6 +412,14 @@ class PkiService:
                 entries.append(crl_mod.RevokedEntry(
                     int(row.serial, 16), row.revoked_at,
                     REASONS.get(row.revocation_reason or "unspecified",
+                                x509.ReasonFlags.unspecified)))
+            for enc in self.s.scalars(select(EncryptionKey).where(
+                    EncryptionKey.issuer_key_id == issuer.id,
+                    EncryptionKey.status == EncryptionKeyStatus.REVOKED)):
+                assert enc.revoked_at is not None
+                entries.append(crl_mod.RevokedEntry(
+                    int(enc.serial, 16), enc.revoked_at,
+                    REASONS.get(enc.revocation_reason or "unspecified",
                                 x509.ReasonFlags.unspecified)))
         number = (state.number + 1) if state is not None else 1
         next_update = now + timedelta(hours=self.settings.crl_validity_hours)
