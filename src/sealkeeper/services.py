@@ -168,7 +168,7 @@ class UnitOfWork:
 
     @cached_property
     def signing(self) -> SigningService:
-        return SigningService(self.session, self.clock, seals=self.seals, pki=self.pki,
+        return SigningService(self.session, self.clock, pki=self.pki,
                               quota=self.quota, audit=self.audit, approvals=self.approvals,
                               security=self.security, templates=self.rt.templates,
                               batch_limit=self.rt.settings.sign_batch_limit)

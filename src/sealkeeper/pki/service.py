@@ -362,27 +362,33 @@ class PkiService:
         """OCSP status of a certificate issued by our issuing CA (a seal's or an
         encryption certificate)."""
         issuing = self.key(CaRole.ISSUING)
-        row = self.s.scalar(select(SealCertificate).where(
-            SealCertificate.issuer_key_id == issuing.id,
-            SealCertificate.serial == serial_hex(serial)))
-        if row is not None:
-            if row.status == CertStatus.REVOKED and row.revoked_at is not None:
-                return ocsp_mod.CertStatusInfo.revoked(
-                    row.revoked_at, REASONS.get(row.revocation_reason or "unspecified"))
-            return ocsp_mod.CertStatusInfo.good()
-        enc = self.s.scalar(select(EncryptionKey).where(
-            EncryptionKey.issuer_key_id == issuing.id,
-            EncryptionKey.serial == serial_hex(serial)))
-        if enc is not None:
-            if enc.status == EncryptionKeyStatus.REVOKED and enc.revoked_at is not None:
-                return ocsp_mod.CertStatusInfo.revoked(
-                    enc.revoked_at, REASONS.get(enc.revocation_reason or "unspecified"))
+        for _, revoked, revoked_at, reason in self._issued(issuing.id,
+                                                           serial=serial_hex(serial)):
+            if revoked and revoked_at is not None:
+                return ocsp_mod.CertStatusInfo.revoked(revoked_at,
+                                                       REASONS.get(reason or "unspecified"))
             return ocsp_mod.CertStatusInfo.good()
         for role in (CaRole.OCSP, CaRole.TSA):
             k = self.key(role)
             if k.certificate.serial_number == serial:
                 return ocsp_mod.CertStatusInfo.good()
         return ocsp_mod.CertStatusInfo.unknown()
+
+    def _issued(self, issuer_id: str, *, serial: str | None = None,
+                revoked_only: bool = False) -> list[tuple[str, bool, datetime | None, str | None]]:
+        """(serial hex, revoked?, revoked at, reason) of the seal and encryption
+        certificates ``issuer_id`` issued: both are in its CRL and OCSP answers."""
+        out: list[tuple[str, bool, datetime | None, str | None]] = []
+        for table, revoked in ((SealCertificate, CertStatus.REVOKED),
+                               (EncryptionKey, EncryptionKeyStatus.REVOKED)):
+            q = select(table.serial, table.status == revoked, table.revoked_at,
+                       table.revocation_reason).where(table.issuer_key_id == issuer_id)
+            if serial is not None:
+                q = q.where(table.serial == serial)
+            if revoked_only:
+                q = q.where(table.status == revoked)
+            out.extend((r[0], bool(r[1]), r[2], r[3]) for r in self.s.execute(q))
+        return out
 
     # -- CRLs ----------------------------------------------------------------
 
@@ -405,22 +411,11 @@ class PkiService:
         now = self.clock()
         entries: list[crl_mod.RevokedEntry] = []
         if issuer.role == CaRole.ISSUING:
-            for row in self.s.scalars(select(SealCertificate).where(
-                    SealCertificate.issuer_key_id == issuer.id,
-                    SealCertificate.status == CertStatus.REVOKED)):
-                assert row.revoked_at is not None
+            for serial, _, revoked_at, reason in self._issued(issuer.id, revoked_only=True):
+                assert revoked_at is not None
                 entries.append(crl_mod.RevokedEntry(
-                    int(row.serial, 16), row.revoked_at,
-                    REASONS.get(row.revocation_reason or "unspecified",
-                                x509.ReasonFlags.unspecified)))
-            for enc in self.s.scalars(select(EncryptionKey).where(
-                    EncryptionKey.issuer_key_id == issuer.id,
-                    EncryptionKey.status == EncryptionKeyStatus.REVOKED)):
-                assert enc.revoked_at is not None
-                entries.append(crl_mod.RevokedEntry(
-                    int(enc.serial, 16), enc.revoked_at,
-                    REASONS.get(enc.revocation_reason or "unspecified",
-                                x509.ReasonFlags.unspecified)))
+                    int(serial, 16), revoked_at,
+                    REASONS.get(reason or "unspecified", x509.ReasonFlags.unspecified)))
         number = (state.number + 1) if state is not None else 1
         next_update = now + timedelta(hours=self.settings.crl_validity_hours)
         # Dated REVOCATION_BACKDATE early (never before a revocation it lists).

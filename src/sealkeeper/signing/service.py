@@ -43,7 +43,6 @@ from sealkeeper.pki.models import CertStatus, SealCertificate
 from sealkeeper.pki.service import PkiService
 from sealkeeper.quota.service import QuotaService
 from sealkeeper.seals.models import Grant, Seal, SealStatus
-from sealkeeper.seals.service import SealService
 from sealkeeper.signing.approvals import ApprovalService
 from sealkeeper.signing.models import Approval
 from sealkeeper.signing.templates import TemplateCache
@@ -88,13 +87,12 @@ class RawSignature:
 
 
 class SigningService:
-    def __init__(self, session: Session, clock: Clock, *, seals: SealService, pki: PkiService,
-                 quota: QuotaService, audit: AuditLog, approvals: ApprovalService,
+    def __init__(self, session: Session, clock: Clock, *, pki: PkiService, quota: QuotaService,
+                 audit: AuditLog, approvals: ApprovalService,
                  security: PendingSecurityEvents, templates: TemplateCache,
                  batch_limit: int) -> None:
         self.s = session
         self.clock = clock
-        self.seals = seals
         self.pki = pki
         self.quota = quota
         self.audit = audit
